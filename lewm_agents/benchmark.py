@@ -1,0 +1,340 @@
+"""``lewm benchmark``: collect -> train -> evaluate -> report, for LeWM and the sanity baselines, on the same data.
+
+Every stage caches its output under ``results/<env>/<scale>/`` and a rerun reuses what is finished: the dataset (an
+interrupted collection is topped up), the checkpoint (an interrupted training resumes exactly), and the evaluations
+(recomputed only when the checkpoint or the protocol changed).
+
+Scales: ``ci`` checks the whole pipeline in seconds (the test suite runs it; its numbers mean nothing); ``smoke``
+proves the pipeline in minutes on a CPU; ``small`` really learns on 2 CPU cores (about an hour); ``gpu`` is sized for
+one GPU in about 15 minutes; ``paper`` is the paper's data size, model and recipe.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from lewm_agents.checkpoint import list_checkpoints, read_checkpoint_meta
+from lewm_agents.data import CollectConfig, DatasetReader, collect
+from lewm_agents.evaluate import EvalConfig, evaluate
+from lewm_agents.model import parameter_table
+from lewm_agents.planning import PlanConfig
+from lewm_agents.runtime import resolve_device
+from lewm_agents.train import TRAIN_PRESETS, TrainConfig, train
+
+Scale = Literal["ci", "smoke", "small", "gpu", "paper"]
+SCALE_NAMES: tuple[str, ...] = ("ci", "smoke", "small", "gpu", "paper")
+METHOD_NAMES: tuple[str, ...] = ("lewm", "random")
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """Everything one (env, scale) cell runs: data size, training recipe, planner and protocol."""
+
+    env_id: str
+    episodes: int
+    """Episodes collected with the env's default (scripted) policy."""
+    train: TrainConfig
+    """Training recipe (data and out are filled in by the benchmark)."""
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    eval_episodes: int = 50
+    goal_offset: int = 25
+    budget: int = 50
+    plan_precision: Literal["auto", "bf16", "fp32"] = "auto"
+    """Autocast for planning ('bf16' helps on CPUs with AVX-512 BF16)."""
+
+
+def _spec(
+    env_id: str,
+    scale: str,
+    *,
+    episodes: int,
+    history: int = 3,
+    plan: PlanConfig | None = None,
+    eval_episodes: int = 50,
+    **train_overrides: Any,
+) -> BenchmarkSpec:
+    base = TRAIN_PRESETS["smoke" if scale == "ci" else scale]
+    train_cfg = replace(base, model=replace(base.model, history=history), progress=True, **train_overrides)
+    return BenchmarkSpec(
+        env_id=env_id,
+        episodes=episodes,
+        train=train_cfg,
+        plan=plan or PlanConfig(),
+        eval_episodes=eval_episodes,
+        plan_precision="bf16" if scale in ("ci", "smoke", "small") else "auto",
+    )
+
+
+# One row per env; TwoRoom uses a history of 1 frame as in the paper's text (reference/lewm.md §2.5).
+BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
+    "tworoom": {
+        "ci": _spec(
+            "lewm/TwoRoom-v0",
+            "ci",
+            episodes=16,
+            history=1,
+            max_steps=20,
+            batch_size=16,
+            eval_episodes=4,
+            plan=PlanConfig(num_samples=32, iterations=3, topk=4),
+        ),
+        "smoke": _spec("lewm/TwoRoom-v0", "smoke", episodes=300, history=1, epochs=2),
+        "small": _spec("lewm/TwoRoom-v0", "small", episodes=2000, history=1, epochs=6),
+        "gpu": _spec("lewm/TwoRoom-v0", "gpu", episodes=5000, history=1, epochs=10),
+        "paper": _spec("lewm/TwoRoom-v0", "paper", episodes=10000, history=1),
+    },
+}
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Run the whole protocol for one env at one scale and write results.json, report.md, plots and videos."""
+
+    env: str = "tworoom"
+    """Benchmark env (short name)."""
+    scale: Scale = "smoke"
+    """smoke | small | gpu | paper."""
+    out: Path = Path("results")
+    """Results root: results/<env>/<scale>/ holds the dataset, the run, the videos and the reports."""
+    methods: tuple[str, ...] = METHOD_NAMES
+    """Methods to evaluate."""
+    redo: Literal["none", "eval", "all"] = "none"
+    """Recompute cached stages: 'eval' reruns the evaluations, 'all' also retrains (the dataset is kept)."""
+    device: str = "auto"
+    """Torch device for training and planning."""
+    videos: int = 3
+    """Evaluation videos per method."""
+    progress: bool = True
+    """Progress bars."""
+
+    def __post_init__(self) -> None:
+        if self.env not in BENCHMARKS:
+            raise ValueError(f"unknown benchmark env {self.env!r}; valid: {', '.join(BENCHMARKS)}.")
+        if self.scale not in BENCHMARKS[self.env]:
+            raise ValueError(f"unknown scale {self.scale!r} for {self.env}; valid: {', '.join(BENCHMARKS[self.env])}.")
+        bad = [m for m in self.methods if m not in METHOD_NAMES]
+        if bad:
+            raise ValueError(f"unknown methods {bad}; valid: {', '.join(METHOD_NAMES)}.")
+
+
+def _collect_stage(spec: BenchmarkSpec, path: Path, progress: bool) -> dict[str, Any]:
+    have = 0
+    if path.exists():
+        with DatasetReader(path) as r:
+            have = r.num_episodes
+    t0 = time.perf_counter()
+    if have < spec.episodes:
+        collect(
+            CollectConfig(
+                env=spec.env_id,
+                episodes=spec.episodes - have,
+                out=path,
+                image_size=spec.train.model.image_size,
+                seed=0,
+                progress=progress,
+            )
+        )
+    with DatasetReader(path) as r:
+        return {
+            "path": str(path),
+            "episodes": r.num_episodes,
+            "frames": r.num_frames,
+            "size_mb": path.stat().st_size / 2**20,
+            "policy": r.policy,
+            "collect_s": time.perf_counter() - t0 if have < spec.episodes else None,
+            "reused": have >= spec.episodes,
+        }
+
+
+def _train_stage(
+    spec: BenchmarkSpec, data: Path, run_dir: Path, device: str, redo: bool, progress: bool
+) -> dict[str, Any]:
+    ckpts = list_checkpoints(run_dir)
+    if ckpts and redo:
+        import shutil
+
+        shutil.rmtree(run_dir)
+        ckpts = []
+    if ckpts and read_checkpoint_meta(ckpts[-1]).get("finished"):
+        meta = read_checkpoint_meta(ckpts[-1])
+        return {
+            "checkpoint": str(ckpts[-1]),
+            "steps": meta["step"],
+            "train_s": meta["train_seconds"],
+            "metrics": meta.get("metrics", {}),
+            "reused": True,
+        }
+    cfg = replace(spec.train, data=data, out=run_dir, device=device, resume=bool(ckpts), progress=progress)
+    summary = train(cfg)
+    meta = read_checkpoint_meta(summary["checkpoint"])
+    return {
+        "checkpoint": summary["checkpoint"],
+        "steps": meta["step"],
+        "train_s": meta["train_seconds"],
+        "metrics": meta.get("metrics", {}),
+        "reused": False,
+    }
+
+
+def _eval_stage(
+    spec: BenchmarkSpec, method: str, data: Path, ckpt: str | None, cell: Path, cfg: BenchmarkConfig
+) -> dict[str, Any]:
+    ecfg = EvalConfig(
+        checkpoint=Path(ckpt) if method == "lewm" and ckpt else None,
+        data=data,
+        policy=method,
+        episodes=spec.eval_episodes,
+        goal_offset=spec.goal_offset,
+        budget=spec.budget,
+        plan=spec.plan,
+        videos=cfg.videos,
+        out=cell,
+        device=cfg.device,
+        precision=spec.plan_precision,
+        progress=cfg.progress,
+    )
+    key = {
+        "checkpoint": ecfg.checkpoint and str(ecfg.checkpoint),
+        "episodes": ecfg.episodes,
+        "goal_offset": ecfg.goal_offset,
+        "budget": ecfg.budget,
+        "plan": asdict(ecfg.plan),
+        "precision": ecfg.precision,
+    }
+    cached = cell / f"eval_{method}.json"
+    if cached.exists() and cfg.redo == "none":
+        old = json.loads(cached.read_text())
+        if old.get("cache_key") == key:
+            return old
+    result = evaluate(ecfg)
+    result["cache_key"] = key
+    cached.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
+    """Run (or reuse) every stage and write results.json and report.md; returns the results dict."""
+    spec = BENCHMARKS[cfg.env][cfg.scale]
+    cell = Path(cfg.out) / cfg.env / cfg.scale
+    cell.mkdir(parents=True, exist_ok=True)
+    data_path = cell / "dataset.h5"
+    dataset = _collect_stage(spec, data_path, cfg.progress)
+    training = None
+    if "lewm" in cfg.methods:
+        training = _train_stage(spec, data_path, cell / "run", cfg.device, cfg.redo == "all", cfg.progress)
+    methods: dict[str, Any] = {}
+    for method in cfg.methods:
+        r = _eval_stage(spec, method, data_path, training and training["checkpoint"], cell, cfg)
+        methods[method] = {
+            "success_rate": r["success_rate"],
+            "ci95": r["ci95"],
+            "episodes": r["episodes"],
+            "successes": r["successes"],
+            "plan_ms": r.get("plan_ms", 0.0),
+            "train_s": training["train_s"] if method == "lewm" and training else 0.0,
+            "eval_s": r["seconds"],
+            "videos": r["videos"],
+        }
+    params = None
+    if training:
+        from lewm_agents.checkpoint import load_checkpoint
+
+        params = parameter_table(load_checkpoint(training["checkpoint"]).model)
+    device = resolve_device(cfg.device)
+    results = {
+        "env": cfg.env,
+        "env_id": spec.env_id,
+        "scale": cfg.scale,
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "protocol": {
+            "episodes": spec.eval_episodes,
+            "goal_offset": spec.goal_offset,
+            "budget": spec.budget,
+            "seed": 42,
+            "plan": asdict(spec.plan),
+            "plan_precision": spec.plan_precision,
+        },
+        "dataset": dataset,
+        "train": training,
+        "parameters": params,
+        "methods": methods,
+    }
+    (cell / "results.json").write_text(json.dumps(results, indent=2))
+    (cell / "report.md").write_text(render_report(results))
+    _plot(results, cell / "success.png")
+    return results
+
+
+def render_report(results: dict[str, Any]) -> str:
+    """A Markdown report: the results table, then what produced it."""
+    lines = [
+        f"# {results['env']} / {results['scale']}",
+        "",
+        "| method | success | 95% CI | episodes | plan ms / env | train s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, m in results["methods"].items():
+        lo, hi = m["ci95"]
+        plan = f"{m['plan_ms']:.1f}" if m["plan_ms"] else "-"
+        lines.append(
+            f"| {name} | {100 * m['success_rate']:.1f}% ({m['successes']}/{m['episodes']}) | "
+            f"[{100 * lo:.1f}, {100 * hi:.1f}] | {m['episodes']} | {plan} | {m['train_s']:.0f} |"
+        )
+    d, p = results["dataset"], results["protocol"]
+    lines += [
+        "",
+        f"- env: `{results['env_id']}`; device: {results['device']}; created {results['created']}",
+        f"- data: {d['episodes']} episodes, {d['frames']} frames ({d['size_mb']:.1f} MB), policy `{d['policy']}`",
+        f"- protocol: {p['episodes']} start/goal pairs from the dataset (seed {p['seed']}), goal "
+        f"{p['goal_offset']} steps ahead, budget {p['budget']} steps; planner {p['plan']['solver']} "
+        f"{p['plan']['num_samples']} samples x {p['plan']['iterations']} iterations, horizon "
+        f"{p['plan']['horizon']} blocks, {p['plan_precision']} precision",
+        "- plan ms / env: wall time of a planning call divided by the envs it planned together",
+    ]
+    if results.get("train"):
+        t = results["train"]
+        lines.append(
+            f"- training: {t['steps']} steps, {t['train_s']:.0f} s; final metrics "
+            + ", ".join(f"{k} {v:.4g}" for k, v in sorted(t["metrics"].items()) if isinstance(v, float))
+        )
+    if results.get("parameters"):
+        lines.append("- parameters: " + ", ".join(f"{k} {v:,}" for k, v in results["parameters"].items()))
+    vids = [v for m in results["methods"].values() for v in m["videos"]]
+    if vids:
+        lines.append("- videos (agent view | goal): " + ", ".join(f"`{Path(v).name}`" for v in vids))
+    return "\n".join(lines) + "\n"
+
+
+def _plot(results: dict[str, Any], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # plots are optional (install the dev or all extra)
+        return
+    names = list(results["methods"])
+    rates = [results["methods"][n]["success_rate"] for n in names]
+    err = [
+        [r - results["methods"][n]["ci95"][0] for n, r in zip(names, rates)],
+        [results["methods"][n]["ci95"][1] - r for n, r in zip(names, rates)],
+    ]
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.bar(names, rates, yerr=err, capsize=4, color=["tab:blue", "tab:gray", "tab:orange", "tab:green"][: len(names)])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("success rate (95% CI)")
+    ax.set_title(f"{results['env']} / {results['scale']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

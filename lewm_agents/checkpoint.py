@@ -1,0 +1,230 @@
+"""Checkpoints: safetensors weights + a JSON config, never a pickled object (aesthetics §5 rule 14; le-wm#95).
+
+Layout of one checkpoint directory (``<run>/checkpoints/step_00001234/``)::
+
+    model.safetensors    model weights and BatchNorm statistics
+    config.json          format tag and version, ModelConfig, action statistics, training config, dataset
+                         description, step, metrics, and the SHA-256 of model.safetensors
+    trainer.safetensors  optimizer moments and RNG states (only for resuming training)
+    trainer.json         optimizer hyper-parameters, step and epoch (only for resuming training)
+
+A checkpoint directory is written under a temporary name and renamed into place, so a crash mid-save never leaves
+a half-written checkpoint under a real name; the previous checkpoints stay readable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from lewm_agents.data.dataset import ActionStats
+from lewm_agents.model import LeWM, ModelConfig
+
+CHECKPOINT_FORMAT = "lewm-checkpoint"
+CHECKPOINT_VERSION = 1
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupted, or belongs to another model; the message says which file and what to do."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model (eval mode) and everything needed to use it."""
+
+    path: Path
+    model: LeWM
+    config: ModelConfig
+    action_stats: ActionStats
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def save_checkpoint(
+    directory: str | os.PathLike,
+    model: LeWM,
+    *,
+    action_stats: ActionStats,
+    meta: dict[str, Any] | None = None,
+    trainer_state: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
+) -> Path:
+    """Atomically write a checkpoint directory (replacing one of the same name).
+
+    Args:
+        directory: the checkpoint directory to create, e.g. ``run/checkpoints/step_00000100``.
+        model: the model; its config is stored with it.
+        action_stats: the action normalisation the model was trained with (the agent un-normalises with it).
+        meta: JSON-serialisable extras: training config, dataset description, step, metrics.
+        trainer_state: ``(tensors, json_dict)`` for exact resume, or None for a weights-only checkpoint.
+    """
+    final = Path(directory)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(weights, str(tmp / "model.safetensors"), metadata={"format": CHECKPOINT_FORMAT})
+    config = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model": model.cfg.to_dict(),
+        "action_stats": action_stats.to_dict(),
+        "weights_sha256": _sha256(tmp / "model.safetensors"),
+        **(meta or {}),
+    }
+    _write_json(tmp / "config.json", config)
+    if trainer_state is not None:
+        tensors, extra = trainer_state
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "trainer.safetensors"))
+        _write_json(tmp / "trainer.json", extra)
+    if final.exists():  # same step saved again: move the old one aside first, so a crash keeps one of them
+        old = final.parent / f".old-{final.name}-{os.getpid()}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    return final
+
+
+def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoint directories of a run (``<run>/checkpoints/step_*``), oldest first."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    steps = [(int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(steps)]
+
+
+def prune_checkpoints(run_dir: str | os.PathLike, keep_last: int) -> None:
+    """Delete all but the newest ``keep_last`` checkpoints, and temporary leftovers of crashed saves."""
+    ckpts = list_checkpoints(run_dir)
+    for p in ckpts[: max(0, len(ckpts) - keep_last)]:
+        shutil.rmtree(p, ignore_errors=True)
+    root = Path(run_dir) / "checkpoints"
+    for p in root.glob(".tmp-*") if root.is_dir() else []:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def find_checkpoint(path: str | os.PathLike) -> Path:
+    """Resolve a checkpoint directory, a run directory (its newest checkpoint) or a ``config.json`` path."""
+    p = Path(path)
+    if p.name == "config.json":
+        p = p.parent
+    if (p / "config.json").is_file():
+        return p
+    ckpts = list_checkpoints(p.parent if p.name == "checkpoints" else p)
+    if ckpts:
+        return ckpts[-1]
+    if not p.exists():
+        raise CheckpointError(
+            f"no checkpoint at {p}: the path does not exist. Pass a run directory written by `lewm train` (its newest "
+            f"checkpoint is used) or one of its checkpoints/step_* directories."
+        )
+    raise CheckpointError(
+        f"no checkpoint in {p}: it holds neither config.json nor checkpoints/step_* directories. Train one with "
+        f"`lewm train DATA --out {p}`, or point to the run directory you trained into."
+    )
+
+
+def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The parsed and validated ``config.json`` of a checkpoint (no weights loaded)."""
+    ckpt = find_checkpoint(path)
+    cfg_path = ckpt / "config.json"
+    try:
+        meta = json.loads(cfg_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(
+            f"cannot read {cfg_path}: {e}. The checkpoint is corrupted or partially copied; use another checkpoint of "
+            f"the run (checkpoints/step_*) or retrain."
+        ) from e
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{cfg_path} is not a lewm-agents checkpoint (no format tag {CHECKPOINT_FORMAT!r}). Checkpoints of other "
+            f"code (e.g. the official le-wm weights.pt) cannot be loaded directly; train with `lewm train`."
+        )
+    if meta.get("version", 0) > CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{cfg_path} has checkpoint version {meta.get('version')}, newer than this lewm-agents supports "
+            f"({CHECKPOINT_VERSION}); upgrade lewm-agents."
+        )
+    return meta
+
+
+def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load a checkpoint's model (in eval mode) with its config and action statistics.
+
+    Raises:
+        CheckpointError: missing files, a weights file that does not match its recorded hash (corruption), or
+            weights that belong to another architecture.
+    """
+    ckpt = find_checkpoint(path)
+    meta = read_checkpoint_meta(ckpt)
+    weights_path = ckpt / "model.safetensors"
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path} is missing: the checkpoint is incomplete; use another one or retrain.")
+    if meta.get("weights_sha256") and _sha256(weights_path) != meta["weights_sha256"]:
+        raise CheckpointError(
+            f"{weights_path} does not match the SHA-256 recorded in its config.json: the file is corrupted or was "
+            f"replaced. Use another checkpoint of the run (checkpoints/step_*) or retrain."
+        )
+    try:
+        cfg = ModelConfig.from_dict(meta["model"])
+        stats = ActionStats.from_dict(meta["action_stats"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{ckpt / 'config.json'} has an invalid model or action_stats entry: {e}.") from e
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"cannot read {weights_path}: {e}. The file is corrupted; use another checkpoint.") from e
+    model = LeWM(cfg)
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"{weights_path} holds weights of another model than its config describes (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}, wrong shapes {wrong[:3]}). The checkpoint was written by other code or "
+            f"its files were mixed up; retrain, or pair the weights with their own config.json."
+        )
+    model.load_state_dict(state)
+    return Checkpoint(path=ckpt, model=model.to(device).eval(), config=cfg, action_stats=stats, meta=meta)
+
+
+def load_trainer_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The optimizer/RNG state saved for resuming, as ``(tensors, json_dict)``."""
+    ckpt = find_checkpoint(path)
+    try:
+        tensors = load_file(str(ckpt / "trainer.safetensors"))
+        extra = json.loads((ckpt / "trainer.json").read_text())
+    except (SafetensorError, OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(
+            f"cannot resume from {ckpt}: its trainer state is missing or corrupted ({e}). Resume from an older "
+            f"checkpoint of the run by deleting this one, or start a fresh run without --resume."
+        ) from e
+    return tensors, extra

@@ -1,0 +1,279 @@
+"""The paper's evaluation protocol (reference/lewm.md §5.3).
+
+Start states are drawn (seeded, without replacement) from the dataset rows that have a frame ``goal_offset`` steps
+later in the same episode; that later frame is the goal image and its state the goal state. The env is reset exactly
+to the start and goal states, the policy gets ``budget`` steps, and an episode succeeds when the env terminates with
+``info["is_success"]``. The success rate comes with a Wilson 95% interval.
+
+Dimension letters: N episodes evaluated together, A action dim; frames are uint8 ``(height, width, 3)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+
+from lewm_agents.data import DatasetError, DatasetReader
+from lewm_agents.planning import PlanConfig
+from lewm_agents.runtime import Precision
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Goal-reaching evaluation of a checkpoint (or of the random policy) under the paper's protocol."""
+
+    checkpoint: Path | None = None
+    """Run directory or checkpoints/step_* directory; needed for --policy lewm."""
+    data: Path | None = None
+    """Dataset the start/goal pairs come from (default: the checkpoint's training data)."""
+    env: str | None = None
+    """Gymnasium id of the env (default: the dataset's env)."""
+    policy: Literal["lewm", "random"] = "lewm"
+    """'lewm' plans with the checkpoint; 'random' samples uniform actions (the sanity row)."""
+    episodes: int = 50
+    """Start/goal pairs evaluated (the paper: 50)."""
+    goal_offset: int = 25
+    """The goal is the frame this many env steps after the start, in the same episode."""
+    budget: int = 50
+    """Env steps allowed per episode."""
+    seed: int = 42
+    """Seed of the start-state draw and of the env resets (the paper: 42)."""
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    """Planner settings (the paper's CEM by default)."""
+    batch: int = 50
+    """Episodes run side by side; their plans are solved in one batched call."""
+    videos: int = 3
+    """MP4s written (agent view beside the goal) for the first episodes."""
+    out: Path | None = None
+    """Directory for eval.json and videos (nothing written when None)."""
+    device: str = "auto"
+    """Torch device for planning."""
+    precision: Precision = "auto"
+    """'bf16' runs the planner's model under bf16 autocast (also on CPU)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.budget < 1 or self.goal_offset < 1 or self.batch < 1 or self.videos < 0:
+            raise ValueError("episodes, budget, goal_offset and batch must be >= 1, and videos >= 0.")
+        if self.policy == "lewm" and self.checkpoint is None:
+            raise ValueError("--policy lewm needs --checkpoint (a run directory from `lewm train`).")
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a binomial rate (95% by default); well behaved at 0 and n successes."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends: the bounds are 0 and 1 there
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return lo, hi
+
+
+def sample_start_goal_pairs(
+    reader: DatasetReader, n: int, goal_offset: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of n start states and of their goals ``goal_offset`` steps later in the same episode."""
+    step_idx = reader.column("step_idx")  # (rows,)
+    ep_len = reader.ep_len[reader.column("episode_idx")]  # (rows,) length of each row's episode
+    valid = np.flatnonzero(step_idx <= ep_len - goal_offset - 1)
+    if len(valid) < n:
+        raise DatasetError(
+            f"{reader.path} has {len(valid)} rows with a frame {goal_offset} steps later in the same episode, fewer "
+            f"than the {n} evaluation episodes asked for. Collect more (or longer) episodes, or lower --episodes / "
+            f"--goal-offset."
+        )
+    starts = np.random.default_rng(seed).choice(valid, size=n, replace=False)
+    return starts, starts + goal_offset
+
+
+def _make_env(env_id: str, image_size: int, budget: int) -> gym.Env:
+    try:
+        return gym.make(env_id, image_size=image_size, max_episode_steps=budget)
+    except TypeError:  # an env without an image_size argument (a plain gymnasium env)
+        return gym.make(env_id, render_mode="rgb_array", max_episode_steps=budget)
+
+
+def _write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> None:
+    import imageio.v2 as imageio
+
+    scale = max(1, 256 // frames[0].shape[0])  # nearest-neighbour upscale so 64-px frames are watchable
+    with imageio.get_writer(str(path), fps=fps, codec="libx264", quality=7, macro_block_size=1) as w:
+        for f in frames:
+            w.append_data(np.repeat(np.repeat(f, scale, axis=0), scale, axis=1))
+
+
+@dataclass
+class EvalTasks:
+    """Start/goal pairs of one evaluation, read from the dataset."""
+
+    env_id: str
+    image_size: int
+    data: Path
+    start_states: np.ndarray  # (n, S)
+    goal_states: np.ndarray  # (n, S)
+    goal_frames: np.ndarray  # (n, h, w, 3)
+
+
+class UniformPolicy:
+    """The random sanity row: uniform actions in the env's Box, with SB3's ``predict`` signature."""
+
+    def __init__(self, action_space: gym.spaces.Box, seed: int) -> None:
+        self.space, self.rng = action_space, np.random.default_rng(seed)
+
+    def predict(
+        self, observation: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, Any]:
+        n = len(observation)
+        return self.rng.uniform(self.space.low, self.space.high, (n, *self.space.shape)).astype(np.float32), state
+
+
+def load_tasks(cfg: EvalConfig, ckpt_meta: dict[str, Any]) -> EvalTasks:
+    """Draw the start/goal pairs, after checking the dataset can drive the env and matches the checkpoint."""
+    data_path = Path(cfg.data or ckpt_meta.get("dataset", {}).get("path", ""))
+    if str(data_path) in ("", "."):
+        raise ValueError(
+            "no dataset to draw start/goal pairs from: pass --data PATH (the HDF5 file from lewm collect)."
+        )
+    with DatasetReader(data_path) as reader:
+        if "state" not in reader.columns:
+            raise DatasetError(
+                f"{data_path} has no 'state' column, so the env cannot be reset to its start and goal states. Record "
+                f"the data from an env that reports info['state'] (all lewm/* envs do)."
+            )
+        m = ckpt_meta.get("model")
+        if m and (m["action_dim"] != reader.action_dim or m["image_size"] != reader.image_size):
+            raise DatasetError(
+                f"{data_path} has action_dim {reader.action_dim} and {reader.image_size}-px frames but the "
+                f"checkpoint {cfg.checkpoint} was trained on action_dim {m['action_dim']} and {m['image_size']}-px "
+                f"frames. Evaluate it on data from the env it was trained on (its dataset is "
+                f"{ckpt_meta.get('dataset', {}).get('path', 'recorded in its config.json')})."
+            )
+        starts, goals = sample_start_goal_pairs(reader, cfg.episodes, cfg.goal_offset, cfg.seed)
+        states = reader.column("state")
+        return EvalTasks(
+            env_id=cfg.env or reader.env_id,
+            image_size=reader.image_size,
+            data=data_path,
+            start_states=states[starts],
+            goal_states=states[goals],
+            goal_frames=reader.frames(goals),
+        )
+
+
+def _run_batch(
+    envs: list[gym.Env], ids: list[int], tasks: EvalTasks, policy: Any, cfg: EvalConfig, record: set[int]
+) -> tuple[dict[int, bool], dict[int, int], dict[int, list[np.ndarray]]]:
+    """Run episodes ``ids`` side by side; returns success and steps per episode, and frames of those in `record`."""
+    obs = [
+        env.reset(seed=cfg.seed + i, options={"state": tasks.start_states[i], "goal_state": tasks.goal_states[i]})[0]
+        for env, i in zip(envs, ids)
+    ]
+    frames = {i: [np.concatenate([obs[j], tasks.goal_frames[i]], axis=1)] for j, i in enumerate(ids) if i in record}
+    if hasattr(policy, "set_goal"):
+        policy.set_goal(tasks.goal_frames[ids])  # (n, h, w, 3): one goal per env
+    success = dict.fromkeys(ids, False)
+    steps = dict.fromkeys(ids, cfg.budget)
+    active = set(ids)
+    for t in range(cfg.budget):
+        # every env is planned together (finished ones too), so each replanning is one batched call
+        actions, _ = policy.predict(np.stack(obs), episode_start=np.full(len(ids), t == 0))
+        for j, i in enumerate(ids):
+            if i not in active:
+                continue
+            obs[j], _, terminated, truncated, info = envs[j].step(actions[j])
+            if i in frames:
+                frames[i].append(np.concatenate([obs[j], tasks.goal_frames[i]], axis=1))
+            if terminated or truncated:
+                active.discard(i)
+                success[i], steps[i] = bool(terminated and info.get("is_success", False)), t + 1
+        if not active:
+            break
+    return success, steps, frames
+
+
+def evaluate(cfg: EvalConfig) -> dict[str, Any]:
+    """Run the protocol and return the metrics (see module docstring); writes eval_<policy>.json and videos under
+    cfg.out."""
+    from tqdm.auto import tqdm
+
+    import lewm_envs  # noqa: F401  (registers the lewm/* envs)
+
+    ckpt_meta: dict[str, Any] = {}
+    if cfg.policy == "lewm":
+        from lewm_agents.checkpoint import read_checkpoint_meta
+
+        ckpt_meta = read_checkpoint_meta(cfg.checkpoint)
+    tasks = load_tasks(cfg, ckpt_meta)
+    envs = [_make_env(tasks.env_id, tasks.image_size, cfg.budget) for _ in range(min(cfg.batch, cfg.episodes))]
+    if cfg.policy == "lewm":
+        from lewm_agents.agent import MPCAgent
+
+        policy: Any = MPCAgent.from_checkpoint(
+            cfg.checkpoint,
+            action_space=envs[0].action_space,
+            config=cfg.plan,
+            device=cfg.device,
+            precision=cfg.precision,
+        )
+    else:
+        policy = UniformPolicy(envs[0].action_space, cfg.seed)
+    out = Path(cfg.out) if cfg.out else None
+    if out:
+        (out / "videos").mkdir(parents=True, exist_ok=True)
+    success = np.zeros(cfg.episodes, dtype=bool)
+    steps_taken = np.full(cfg.episodes, cfg.budget, dtype=np.int64)
+    videos: list[str] = []
+    t_start = time.perf_counter()
+    bar = tqdm(total=cfg.episodes, disable=not cfg.progress, desc=f"eval {cfg.policy}", unit="ep", dynamic_ncols=True)
+    for lo in range(0, cfg.episodes, len(envs)):
+        ids = list(range(lo, min(lo + len(envs), cfg.episodes)))
+        ok, steps, frames = _run_batch(envs, ids, tasks, policy, cfg, record=set(range(cfg.videos)) if out else set())
+        for i in ids:
+            success[i], steps_taken[i] = ok[i], steps[i]
+        for i, f in frames.items():
+            path = out / "videos" / f"{cfg.policy}_ep{i:03d}_{'success' if success[i] else 'fail'}.mp4"
+            _write_video(path, f)
+            videos.append(str(path))
+        bar.update(len(ids))
+    bar.close()
+    for env in envs:
+        env.close()
+    k, n = int(success.sum()), cfg.episodes
+    result: dict[str, Any] = {
+        "policy": cfg.policy,
+        "env_id": tasks.env_id,
+        "checkpoint": str(cfg.checkpoint) if cfg.checkpoint else None,
+        "data": str(tasks.data),
+        "episodes": n,
+        "successes": k,
+        "success_rate": k / n,
+        "ci95": list(wilson_interval(k, n)),
+        "episode_success": success.tolist(),
+        "steps": steps_taken.tolist(),
+        "seconds": time.perf_counter() - t_start,
+        "videos": videos,
+        "protocol": {"goal_offset": cfg.goal_offset, "budget": cfg.budget, "seed": cfg.seed},
+    }
+    if cfg.policy == "lewm":
+        calls, sizes = np.asarray(policy.plan_times_ms), np.asarray(policy.plan_batch_sizes)
+        result.update(
+            plan_ms=float((calls / sizes).mean()),
+            plan_call_ms=float(calls.mean()),
+            plan_batch=float(sizes.mean()),
+            num_plan_calls=len(calls),
+            plan_config=asdict(cfg.plan),
+        )
+    if out:
+        (out / f"eval_{cfg.policy}.json").write_text(json.dumps(result, indent=2))
+    return result

@@ -12,7 +12,7 @@ EXTRAS ?= all,dev
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 
-VALID_ENVS   := tworoom
+VALID_ENVS   := tworoom pusht reacher cube
 VALID_SCALES := smoke small gpu paper
 SCALE    ?= smoke
 EPISODES ?= 100

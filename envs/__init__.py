@@ -78,6 +78,33 @@ ENVS: tuple[EnvEntry, ...] = (
         policies={"heuristic": "lewm_envs.two_room:TwoRoomHeuristicPolicy"},
         default_policy="heuristic",
     ),
+    EnvEntry(
+        env_id="lewm/PushT-v0",
+        entry_point="lewm_envs.pusht:PushTEnv",
+        alias="pusht",
+        max_episode_steps=300,
+        kwargs={"image_size": 64},
+        policies={"pusher": "lewm_envs.pusht:PushTPusherPolicy"},
+        default_policy="pusher",
+    ),
+    EnvEntry(
+        env_id="lewm/Reacher-v0",
+        entry_point="lewm_envs.reacher:ReacherEnv",
+        alias="reacher",
+        max_episode_steps=200,
+        kwargs={"image_size": 64},
+        policies={"noise": "lewm_envs.reacher:ReacherNoisePolicy"},
+        default_policy="noise",
+    ),
+    EnvEntry(
+        env_id="lewm/Cube-v0",
+        entry_point="lewm_envs.cube:CubeEnv",
+        alias="cube",
+        max_episode_steps=200,
+        kwargs={"image_size": 64},
+        policies={"pickplace": "lewm_envs.cube:CubePickPlacePolicy"},
+        default_policy="pickplace",
+    ),
 )
 """The suite. Add an env here (PushT, Reacher, Cube, ...) and the tables below follow."""
 

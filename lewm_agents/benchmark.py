@@ -73,7 +73,7 @@ def _spec(
     )
 
 
-# One row per env; TwoRoom uses a history of 1 frame as in the paper's text (reference/lewm.md §2.5).
+# One row per env (the lewm/* envs of lewm_envs); TwoRoom uses a history of 1 frame as in the paper's text (reference/lewm.md §2.5).
 BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
     "tworoom": {
         "ci": _spec(
@@ -90,6 +90,51 @@ BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
         "small": _spec("lewm/TwoRoom-v0", "small", episodes=2000, history=1, epochs=6),
         "gpu": _spec("lewm/TwoRoom-v0", "gpu", episodes=5000, history=1, epochs=10),
         "paper": _spec("lewm/TwoRoom-v0", "paper", episodes=10000, history=1),
+    },
+    "pusht": {
+        "ci": _spec(
+            "lewm/PushT-v0",
+            "ci",
+            episodes=8,
+            max_steps=20,
+            batch_size=16,
+            eval_episodes=4,
+            plan=PlanConfig(num_samples=32, iterations=3, topk=4),
+        ),
+        "smoke": _spec("lewm/PushT-v0", "smoke", episodes=200, epochs=2),
+        "small": _spec("lewm/PushT-v0", "small", episodes=2000, epochs=6),
+        "gpu": _spec("lewm/PushT-v0", "gpu", episodes=5000, epochs=10),
+        "paper": _spec("lewm/PushT-v0", "paper", episodes=20000),
+    },
+    "reacher": {
+        "ci": _spec(
+            "lewm/Reacher-v0",
+            "ci",
+            episodes=4,
+            max_steps=20,
+            batch_size=16,
+            eval_episodes=4,
+            plan=PlanConfig(num_samples=32, iterations=3, topk=4),
+        ),
+        "smoke": _spec("lewm/Reacher-v0", "smoke", episodes=100, epochs=2),
+        "small": _spec("lewm/Reacher-v0", "small", episodes=1000, epochs=6),
+        "gpu": _spec("lewm/Reacher-v0", "gpu", episodes=5000, epochs=10),
+        "paper": _spec("lewm/Reacher-v0", "paper", episodes=10000),
+    },
+    "cube": {
+        "ci": _spec(
+            "lewm/Cube-v0",
+            "ci",
+            episodes=2,
+            max_steps=10,
+            batch_size=16,
+            eval_episodes=2,
+            plan=PlanConfig(num_samples=32, iterations=3, topk=4),
+        ),
+        "smoke": _spec("lewm/Cube-v0", "smoke", episodes=30, epochs=2),
+        "small": _spec("lewm/Cube-v0", "small", episodes=300, epochs=6),
+        "gpu": _spec("lewm/Cube-v0", "gpu", episodes=3000, epochs=10),
+        "paper": _spec("lewm/Cube-v0", "paper", episodes=10000),
     },
 }
 

@@ -686,7 +686,8 @@ class PushTPusherPolicy:
 
     It reads only ``info["state"]`` and ``info["goal_state"]`` (no env reference, so it works behind wrappers and in
     worker processes). Each push segment picks a direction (toward the goal block with probability ``goal_prob``,
-    otherwise uniform) and a contact point drawn uniformly on the T, so pushes both translate and rotate the block.
+    otherwise toward a random point of the arena's central quarter, plus angular noise: uniform directions pile the
+    block up against the walls) and a contact point drawn uniformly on the T, so pushes translate and rotate it.
     The agent goes to a point behind that contact point (orbiting the block when the block is in the way), then
     drives through it for a random number of steps at a random speed, tracking the point as the block turns. With
     probability ``explore_prob`` a segment is a short random walk instead. Gaussian noise of std ``noise`` is added to

@@ -228,7 +228,9 @@ class TwoRoomEnv(gym.Env[np.ndarray, np.ndarray]):
             tuple((w.y0, w.y1, w.x0, w.x1) for w in self._walls),
         )
         self._scale = self.image_size / WORLD_SIZE  # pixels per unit
-        self._sigma_px = max(0.5 * self.agent_radius * self._scale, _MIN_SIGMA_PX)
+        # The official env draws a Gaussian whose standard deviation is the agent radius (dot_std = 2 px on its 64-px
+        # reference grid = 7 units): a wide, soft dot also keeps nearby positions similar in pixel space.
+        self._sigma_px = max(self.agent_radius * self._scale, _MIN_SIGMA_PX)
         self._background = _background(self.image_size, self._walls)  # (S, S, 3), read-only
 
         self._agent: np.ndarray | None = None  # float64 (2,), always exactly float32-representable

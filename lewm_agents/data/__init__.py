@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 from lewm_agents.data.actions import action_space_from_description, decode_action, describe_action_space, encode_action
 from lewm_agents.data.collect import CollectConfig, collect
 from lewm_agents.data.format import FORMAT_VERSION, DatasetError, DatasetReader, Episode, EpisodeWriter
+from lewm_agents.data.merge import merge_datasets
 from lewm_agents.data.policies import Policy, RandomPolicy, SB3Policy, make_policy, resolve_policy_name
+from lewm_agents.data.preview import contact_sheet, write_video
 from lewm_agents.data.recorder import EpisodeBuffer, RecordEpisodes, resize_frame
 from lewm_agents.data.sources import EnvSource, RenderFrames, resolve_env_id, resolve_source
 
@@ -40,15 +42,18 @@ __all__ = [
     "action_space_from_description",
     "collect",
     "compute_action_stats",
+    "contact_sheet",
     "decode_action",
     "describe_action_space",
     "encode_action",
     "make_policy",
+    "merge_datasets",
     "resize_frame",
     "resolve_env_id",
     "resolve_policy_name",
     "resolve_source",
     "split_episodes",
+    "write_video",
 ]
 
 

@@ -228,12 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cmd not in COMMANDS:
         print(f"lewm: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    from lewm_agents.checkpoint import CheckpointError
-    from lewm_agents.data import DatasetError
-
     try:
         COMMANDS[cmd](rest)
-    except (DatasetError, CheckpointError, ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as e:
+    # DatasetError and CheckpointError are ValueErrors: naming them here would import torch for every command.
+    except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as e:
         if os.environ.get("LEWM_DEBUG"):
             raise
         print(f"lewm {cmd}: error: {e}\n(set LEWM_DEBUG=1 for the traceback)", file=sys.stderr)

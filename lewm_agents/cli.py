@@ -83,10 +83,16 @@ def _cmd_collect(args: list[str]) -> None:
         args=args,
         prog="lewm collect",
         config=(tyro.conf.PositionalRequiredArgs,),
-        description="Record reward-free pixel episodes from a Gymnasium env into an HDF5 dataset.",
+        description="Record reward-free pixel episodes from a Gymnasium env (any id, a lewm alias or dmc:DOMAIN-TASK) "
+        "into an HDF5 dataset; --workers N steps N env processes.",
     )
     stats = collect(cfg)
-    _print_table([("dataset", cfg.out), *[(k, f"{v:.1f}" if isinstance(v, float) else v) for k, v in stats.items()]])
+    _print_table(
+        [
+            ("dataset", cfg.out),
+            *[(k, f"{v:.1f}" if k in ("seconds", "frames_per_s") else int(v)) for k, v in stats.items()],
+        ]
+    )
 
 
 def _cmd_merge(args: list[str]) -> None:

@@ -24,6 +24,7 @@ import pathlib
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +37,11 @@ from tqdm.auto import tqdm
 from lewm_agents.data.actions import action_dim, describe_action_space, encode_action
 from lewm_agents.data.format import DatasetError, EpisodeWriter
 from lewm_agents.data.policies import make_policy, resolve_policy_name
-from lewm_agents.data.recorder import EpisodeBuffer
+from lewm_agents.data.recorder import EpisodeBuffer, is_image_space
 from lewm_agents.data.sources import (
     FRAME_KEY,
     EnvSource,
     RenderFrames,
-    _is_image_space,
     kwargs_conflicts,
     make_env,
     resolve_env_id,
@@ -165,11 +165,10 @@ def collect(cfg: CollectConfig) -> dict[str, float]:
         )
         _check_same_settings(writer, source, fast)
         observation_space, frame_is_obs = probe.observation_space, probe.frame_is_obs
-        if cfg.workers > 1:  # never render in this process before forking (GL contexts do not survive a fork)
+        if cfg.workers > 1:  # the workers build their own envs
             probe.close()
         probe_open = False
         envs = _vector_env(source, cfg, probe)
-        # Policies are built after the workers are forked (an SB3 policy starts torch threads).
         policies = [
             make_policy(
                 source.env_id, policy_name, action_space=space, seed=cfg.seed, observation_space=observation_space
@@ -177,12 +176,14 @@ def collect(cfg: CollectConfig) -> dict[str, float]:
             for _ in range(cfg.workers)
         ]
         loop = _Loop(
-            cfg, envs, policies, writer, frame_is_obs=frame_is_obs, pixels_obs=_is_image_space(observation_space)
+            cfg, envs, policies, writer, frame_is_obs=frame_is_obs, pixels_obs=is_image_space(observation_space)
         )
         return loop.run()
     except BaseException:
         if envs is not None:
-            envs.close(terminate=True)
+            with warnings.catch_warnings():  # a step may be pending (e.g. Ctrl-C): terminating the workers is the point
+                warnings.simplefilter("ignore")
+                envs.close(terminate=True)
             envs = None
         raise
     finally:

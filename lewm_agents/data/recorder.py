@@ -23,7 +23,7 @@ from lewm_agents.data.actions import action_dim, describe_action_space, encode_a
 from lewm_agents.data.format import Episode, EpisodeWriter
 
 
-def _is_image_space(space: gymnasium.Space) -> bool:
+def is_image_space(space: gymnasium.Space) -> bool:
     """True for an RGB image Box: uint8, shape (H, W, 3)."""
     return (
         isinstance(space, gymnasium.spaces.Box)
@@ -219,7 +219,7 @@ class RecordEpisodes(gymnasium.Wrapper):
             self._action_dim = action_dim(env.action_space)
         except ValueError as exc:
             raise TypeError(f"RecordEpisodes: {exc}") from None
-        self._pixels_from_obs = _is_image_space(env.observation_space)
+        self._pixels_from_obs = is_image_space(env.observation_space)
         if not self._pixels_from_obs and env.render_mode != "rgb_array":
             raise ValueError(
                 f"RecordEpisodes needs frames: the observation space {env.observation_space} is not an RGB image Box, "

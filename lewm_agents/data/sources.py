@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from lewm_agents.data.recorder import resize_frame
+from lewm_agents.data.recorder import is_image_space, resize_frame
 
 FRAME_KEY = "lewm_frame"
 """``info`` key of the recorded frame, added by :class:`RenderFrames` when the observation is not the frame."""
@@ -146,15 +146,6 @@ def kwargs_conflicts(stored: dict[str, Any], ours: dict[str, Any]) -> dict[str, 
     return {k: (stored.get(k), ours.get(k)) for k in sorted(keys) if stored.get(k) != ours.get(k)}
 
 
-def _is_image_space(space: gymnasium.Space) -> bool:
-    return (
-        isinstance(space, gymnasium.spaces.Box)
-        and space.dtype == np.uint8
-        and len(space.shape) == 3
-        and space.shape[-1] == 3
-    )
-
-
 def apply_fast_render(env: gymnasium.Env) -> bool:
     """Turn off multisampling for a Gymnasium MuJoCo env (before its first render); True if it is one.
 
@@ -184,8 +175,8 @@ class RenderFrames(gymnasium.Wrapper):
         super().__init__(env)
         self.image_size = int(image_size)
         space = env.observation_space
-        self.frame_is_obs = _is_image_space(space) and tuple(space.shape) == (image_size, image_size, 3)
-        self._from_obs = _is_image_space(space)
+        self.frame_is_obs = is_image_space(space) and tuple(space.shape) == (image_size, image_size, 3)
+        self._from_obs = is_image_space(space)
         if not self._from_obs and env.render_mode != "rgb_array":
             raise ValueError(
                 f"{env.spec.id if env.spec else env}: observations {space} are not RGB images, so frames come from "

@@ -66,8 +66,7 @@ class CollectConfig:
     image_size: int = 64
     """Side of the square frames stored in the file."""
     policy: str = "default"
-    """Collection policy: default (the env's own), random, noise[:BETA] (1/f^beta coloured noise), sb3:PATH.zip (a saved
-    stable-baselines3 model), or a scripted policy of the env."""
+    """Policy: default (the env's own), random, noise[:BETA] (1/f^beta noise), sb3:MODEL.zip, or a scripted one."""
     seed: int = 0
     """Base seed: episode k of the file is reset with seed + k."""
     max_episode_steps: int | None = None
@@ -75,8 +74,7 @@ class CollectConfig:
     workers: int = 1
     """Env processes stepping in parallel (1: everything in this process)."""
     fast_render: bool = True
-    """MuJoCo envs (Gymnasium's and lewm's): render without MSAA, shadows, reflections and skybox (10-30x faster in
-    software rendering; flatter lighting)."""
+    """MuJoCo envs: no MSAA, shadows, reflections or skybox (10-30x faster software rendering, flatter light)."""
     progress: bool = True
     """Show a progress bar."""
 

@@ -1,4 +1,4 @@
-"""The ``lewm`` command: ``collect``, ``train``, ``eval``, ``benchmark``, ``info`` (tyro over frozen dataclasses).
+"""The ``lewm`` command: ``collect``, ``train``, ``eval``, ``benchmark``, ``info``, ``merge``, ``video`` (tyro).
 
 Nothing imports this module; it parses arguments, calls the library, and prints what the library returns.
 """
@@ -15,13 +15,15 @@ from typing import Any
 
 import tyro
 
-USAGE = """usage: lewm {collect,train,eval,benchmark,info} [--help] ...
+USAGE = """usage: lewm {collect,train,eval,benchmark,info,merge,video} [--help] ...
 
-  collect    record reward-free pixel episodes from a Gymnasium env into an HDF5 dataset
+  collect    record reward-free pixel episodes from a Gymnasium env (or dmc:DOMAIN-TASK) into an HDF5 dataset
   train      train a LeWorldModel on a dataset (--preset smoke|small|gpu|paper)
   eval       evaluate a checkpoint (or the random policy) under the paper's goal-reaching protocol
   benchmark  collect -> train -> evaluate -> report for one env and scale
-  info       summarise a dataset (.h5) or a checkpoint (run directory)
+  info       summarise a dataset (.h5, plus a contact sheet PNG) or a checkpoint (run directory)
+  merge      merge datasets of one env into a new file: lewm merge OUT IN1 IN2 ...
+  video      write an MP4 of chosen episodes: lewm video DATA --episodes 0 5 --out x.mp4
 
 Run `lewm <command> --help` for the options of a command.
 """
@@ -35,6 +37,36 @@ class InfoConfig:
     """An HDF5 dataset from `lewm collect`, or a run / checkpoint directory from `lewm train`."""
     json: bool = False
     """Print the summary as JSON."""
+    sheet: str = "auto"
+    """Contact sheet PNG of sample frames (datasets only): auto (next to the file, NAME.sheet.png), none, or a path."""
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    """Merge datasets of one env (same image size and action space) into a new file, episodes re-indexed from 0."""
+
+    out: tyro.conf.Positional[Path]
+    """The new dataset file (rerunning an interrupted merge resumes it)."""
+    inputs: tyro.conf.Positional[tuple[Path, ...]]
+    """Input datasets, copied in this order."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """Write chosen episodes of a dataset, one after another, into an MP4."""
+
+    path: tyro.conf.Positional[Path]
+    """The dataset file."""
+    episodes: tuple[int, ...] = (0,)
+    """Episode indices to play, in order (negative ones count from the end)."""
+    out: Path = Path("episodes.mp4")
+    """The MP4 to write."""
+    fps: int = 15
+    """Frames per second."""
+    min_side: int = 256
+    """Upscale smaller frames by an integer factor (nearest neighbour) to at least this side."""
 
 
 def _print_table(rows: Sequence[tuple[str, Any]]) -> None:
@@ -51,10 +83,32 @@ def _cmd_collect(args: list[str]) -> None:
         args=args,
         prog="lewm collect",
         config=(tyro.conf.PositionalRequiredArgs,),
-        description="Record reward-free pixel episodes from a Gymnasium env into an HDF5 dataset.",
+        description="Record reward-free pixel episodes from a Gymnasium env (any id, a lewm alias or dmc:DOMAIN-TASK) "
+        "into an HDF5 dataset; --workers N steps N env processes.",
     )
     stats = collect(cfg)
-    _print_table([("dataset", cfg.out), *[(k, f"{v:.1f}" if isinstance(v, float) else v) for k, v in stats.items()]])
+    _print_table(
+        [
+            ("dataset", cfg.out),
+            *[(k, f"{v:.1f}" if k in ("seconds", "frames_per_s") else int(v)) for k, v in stats.items()],
+        ]
+    )
+
+
+def _cmd_merge(args: list[str]) -> None:
+    from lewm_agents.data import merge_datasets
+
+    cfg = tyro.cli(MergeConfig, args=args, prog="lewm merge", description=MergeConfig.__doc__)
+    stats = merge_datasets(cfg.out, cfg.inputs, progress=cfg.progress)
+    _print_table([("dataset", cfg.out), *[(k, f"{v:.1f}" if k == "seconds" else int(v)) for k, v in stats.items()]])
+
+
+def _cmd_video(args: list[str]) -> None:
+    from lewm_agents.data.preview import write_video
+
+    cfg = tyro.cli(VideoConfig, args=args, prog="lewm video", description=VideoConfig.__doc__)
+    stats = write_video(cfg.path, cfg.episodes, cfg.out, fps=cfg.fps, min_side=cfg.min_side)
+    _print_table([("video", cfg.out), *stats.items()])
 
 
 def _positional_to_flag(args: list[str], flag: str) -> list[str]:
@@ -149,6 +203,10 @@ def _cmd_info(args: list[str]) -> None:
     from lewm_agents.info import summarize
 
     summary = summarize(cfg.path)
+    if not cfg.path.is_dir() and cfg.sheet != "none":
+        from lewm_agents.data.preview import save_contact_sheet
+
+        summary["contact_sheet"] = str(save_contact_sheet(cfg.path, None if cfg.sheet == "auto" else cfg.sheet))
     if cfg.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
@@ -161,6 +219,8 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "eval": _cmd_eval,
     "benchmark": _cmd_benchmark,
     "info": _cmd_info,
+    "merge": _cmd_merge,
+    "video": _cmd_video,
 }
 
 
@@ -174,12 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cmd not in COMMANDS:
         print(f"lewm: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    from lewm_agents.checkpoint import CheckpointError
-    from lewm_agents.data import DatasetError
-
     try:
         COMMANDS[cmd](rest)
-    except (DatasetError, CheckpointError, ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as e:
+    # DatasetError and CheckpointError are ValueErrors: naming them here would import torch for every command.
+    except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as e:
         if os.environ.get("LEWM_DEBUG"):
             raise
         print(f"lewm {cmd}: error: {e}\n(set LEWM_DEBUG=1 for the traceback)", file=sys.stderr)

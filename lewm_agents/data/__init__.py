@@ -9,10 +9,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from lewm_agents.data.collect import CollectConfig, collect, resolve_env_id
+from lewm_agents.data.actions import action_space_from_description, decode_action, describe_action_space, encode_action
+from lewm_agents.data.collect import CollectConfig, collect
 from lewm_agents.data.format import FORMAT_VERSION, DatasetError, DatasetReader, Episode, EpisodeWriter
-from lewm_agents.data.policies import Policy, RandomPolicy, make_policy, resolve_policy_name
-from lewm_agents.data.recorder import RecordEpisodes, resize_frame
+from lewm_agents.data.merge import merge_datasets
+from lewm_agents.data.policies import Policy, RandomPolicy, SB3Policy, make_policy, resolve_policy_name
+from lewm_agents.data.preview import contact_sheet, write_video
+from lewm_agents.data.recorder import EpisodeBuffer, RecordEpisodes, resize_frame
+from lewm_agents.data.sources import EnvSource, RenderFrames, resolve_env_id, resolve_source
 
 if TYPE_CHECKING:
     from lewm_agents.data.dataset import ActionStats, ClipDataset, compute_action_stats, split_episodes
@@ -26,18 +30,30 @@ __all__ = [
     "CollectConfig",
     "DatasetError",
     "DatasetReader",
+    "EnvSource",
     "Episode",
+    "EpisodeBuffer",
     "EpisodeWriter",
     "Policy",
     "RandomPolicy",
     "RecordEpisodes",
+    "RenderFrames",
+    "SB3Policy",
+    "action_space_from_description",
     "collect",
     "compute_action_stats",
+    "contact_sheet",
+    "decode_action",
+    "describe_action_space",
+    "encode_action",
     "make_policy",
+    "merge_datasets",
     "resize_frame",
     "resolve_env_id",
     "resolve_policy_name",
+    "resolve_source",
     "split_episodes",
+    "write_video",
 ]
 
 

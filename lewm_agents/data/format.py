@@ -16,7 +16,7 @@ Layout (every row column has shape (N, ...), is resizable along axis 0 and may h
     truncated    bool    (N,)          True only on the last row of an episode that was truncated
     proprio      float32 (N, P)        optional
     state        float32 (N, S)        optional
-    observation  float32 (N, O)        optional: the env's own non-pixel observation, flattened
+    observation  float32 (N, O)        optional: the env's own non-pixel observation (or info["observation"]), flattened
     reward       float32 (N,)          optional: reward of the transition out of row t; NaN on the last row
     ep_offset    int64   (E,)          the index, written last: the single source of truth
     ep_len       int32   (E,)
@@ -296,6 +296,19 @@ def _json_attr(value: dict[str, Any] | None) -> str:
     return json.dumps(value or {}, sort_keys=True, default=repr)
 
 
+def _json_load(value: Any, path: pathlib.Path, name: str) -> Any:
+    """Parse a JSON attribute (None when absent); a broken one is a DatasetError naming the file."""
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(
+            f"{path} has an unreadable {name!r} attribute ({exc}); the file is corrupted. Re-collect it with "
+            f"{_COLLECT_HINT}."
+        ) from exc
+
+
 def _package_version() -> str:
     try:
         return importlib.metadata.version("lewm-agents")
@@ -315,6 +328,11 @@ class EpisodeWriter:
         policy: Name of the collection policy (metadata).
         seed: Base seed of the collection run (metadata; not stored when None).
         env_kwargs: Keyword arguments the env was made with (metadata, stored as JSON).
+        action_space: Description of the env's action space (``lewm_agents.data.actions.describe_action_space``),
+            stored as JSON so a model or agent can map the action column back (one-hot -> Discrete). When both the
+            file and this writer have one, appending requires them to be equal.
+        collection: How the episodes were collected (policy spec, workers, render settings, merge sources...),
+            stored as JSON; metadata only, never compared.
 
     Example:
         >>> import tempfile
@@ -335,12 +353,19 @@ class EpisodeWriter:
         policy: str = "unknown",
         seed: int | None = None,
         env_kwargs: dict | None = None,
+        action_space: dict | None = None,
+        collection: dict | None = None,
     ) -> None:
         self.path = pathlib.Path(path)
         self.env_id, self.image_size, self.action_dim = str(env_id), int(image_size), int(action_dim)
         if self.image_size < 1 or self.action_dim < 1:
             raise ValueError(f"image_size and action_dim must be >= 1, got {image_size} and {action_dim}.")
         self._file: h5py.File | None = None
+        self.action_space = action_space
+        self.file_env_kwargs: dict[str, Any] = json.loads(_json_attr(env_kwargs))
+        """The env kwargs stored in the file: those of the run that created it (this one, for a new file)."""
+        self.file_collection: dict[str, Any] = json.loads(_json_attr(collection))
+        """The collection metadata stored in the file (this writer's, for a new file)."""
         if self.path.exists():
             self._file, layout = self._open_existing()
         else:
@@ -353,7 +378,7 @@ class EpisodeWriter:
                     "other process is creating the same file, or choose another --out path."
                 ) from exc
             try:
-                layout = self._create(self._file, policy, seed, env_kwargs)
+                layout = self._create(self._file, policy, seed, env_kwargs, collection)
             except BaseException:
                 self.close()
                 raise
@@ -364,6 +389,9 @@ class EpisodeWriter:
         """Check compatibility read-only, then reopen for writing and trim any uncommitted tail."""
         with _open_h5(self.path, "r") as f:
             layout = _inspect(f, self.path)
+            theirs_space = _json_load(f.attrs.get("action_space"), self.path, "action_space")
+            self.file_env_kwargs = _json_load(f.attrs.get("env_kwargs"), self.path, "env_kwargs") or {}
+            self.file_collection = _json_load(f.attrs.get("collection"), self.path, "collection") or {}
         ours = {"env_id": self.env_id, "image_size": self.image_size, "action_dim": self.action_dim}
         for key, value in ours.items():
             theirs = getattr(layout, key)
@@ -373,6 +401,11 @@ class EpisodeWriter:
                     f"{key}={value!r}. A dataset holds one env at one image size and action dim; write to a new "
                     "--out path instead."
                 )
+        if self.action_space is not None and theirs_space is not None and theirs_space != self.action_space:
+            raise DatasetError(
+                f"Cannot append to {self.path}: it was recorded with the action space {theirs_space}, this run has "
+                f"{self.action_space}. A dataset holds one action space; write to a new --out path instead."
+            )
         f = _open_h5(self.path, "r+")
         try:
             committed = layout.num_frames
@@ -388,7 +421,9 @@ class EpisodeWriter:
             raise
         return f, layout
 
-    def _create(self, f: h5py.File, policy: str, seed: int | None, env_kwargs: dict | None) -> _Layout:
+    def _create(
+        self, f: h5py.File, policy: str, seed: int | None, env_kwargs: dict | None, collection: dict | None
+    ) -> _Layout:
         """Fill a new file ("w-": never clobbers one created meanwhile) with attributes, columns and an empty index."""
         attrs = {
             "format": FORMAT_NAME,
@@ -403,6 +438,10 @@ class EpisodeWriter:
         }
         if seed is not None:
             attrs["seed"] = int(seed)
+        if self.action_space is not None:
+            attrs["action_space"] = json.dumps(self.action_space, sort_keys=True)
+        if collection:
+            attrs["collection"] = _json_attr(collection)
         f.attrs.update(attrs)
         size = self.image_size
         f.create_dataset(
@@ -566,7 +605,11 @@ class DatasetReader:
         self.env_id, self.image_size, self.action_dim = layout.env_id, layout.image_size, layout.action_dim
         self.policy: str = str(attrs.get("policy", "unknown"))
         self.seed: int | None = int(attrs["seed"]) if "seed" in attrs else None
-        self.env_kwargs: dict[str, Any] = json.loads(attrs.get("env_kwargs", "{}"))
+        self.env_kwargs: dict[str, Any] = _json_load(attrs.get("env_kwargs"), self.path, "env_kwargs") or {}
+        self.action_space: dict[str, Any] | None = _json_load(attrs.get("action_space"), self.path, "action_space")
+        """Description of the env's action space (None in files written before it was recorded)."""
+        self.collection: dict[str, Any] = _json_load(attrs.get("collection"), self.path, "collection") or {}
+        """How the episodes were collected (policy spec, workers, render settings, merge sources)."""
         self.created: str = str(attrs.get("created", ""))
         self.ep_offset: np.ndarray = layout.ep_offset  # (E,) int64
         self.ep_len: np.ndarray = layout.ep_len  # (E,) int32

@@ -2,6 +2,9 @@
 
 Dimension letters: L rows of one episode (env steps + 1), H = W image side, A action dim, O flattened observation dim.
 
+:class:`EpisodeBuffer` holds the rows of one episode and turns them into an :class:`Episode`; the wrapper below and
+the vectorised collector (``collect.py``) both fill one per running episode.
+
 Row t holds observation t and the action taken after it, so ``step`` fills in the previous row's action and appends a
 new row; the final row keeps a NaN action. Only complete episodes (ended by ``terminated`` or ``truncated``) are
 written: a ``reset`` or ``close`` mid-episode discards the unfinished one.
@@ -16,10 +19,11 @@ from typing import Any, SupportsFloat
 import gymnasium
 import numpy as np
 
+from lewm_agents.data.actions import action_dim, describe_action_space, encode_action
 from lewm_agents.data.format import Episode, EpisodeWriter
 
 
-def _is_image_space(space: gymnasium.Space) -> bool:
+def is_image_space(space: gymnasium.Space) -> bool:
     """True for an RGB image Box: uint8, shape (H, W, 3)."""
     return (
         isinstance(space, gymnasium.spaces.Box)
@@ -80,16 +84,110 @@ def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
+_INFO_COLUMNS = ("proprio", "state")
+
+
+class EpisodeBuffer:
+    """The rows of one episode being recorded; :meth:`finish` turns them into an :class:`Episode`.
+
+    ``info["proprio"]`` and ``info["state"]``, when present in the first row's info, become columns and must then be
+    present in every row.
+
+    Args:
+        frame: The first frame, (H, W, 3) uint8.
+        action_dim: A, the width of the action column.
+        observation: The first flattened observation (O,), or None when the env's observation is the frame.
+        info: The reset info.
+
+    Example:
+        >>> buffer = EpisodeBuffer(np.zeros((8, 8, 3), np.uint8), action_dim=1)
+        >>> buffer.add(np.array([0.5], np.float32), 1.0, np.ones((8, 8, 3), np.uint8))
+        >>> episode = buffer.finish(terminated=True, truncated=False)
+        >>> len(episode), episode.action[:, 0].tolist()
+        (2, [0.5, nan])
+    """
+
+    def __init__(
+        self,
+        frame: np.ndarray,
+        *,
+        action_dim: int,
+        observation: np.ndarray | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        info = info or {}
+        self.action_dim = int(action_dim)
+        self._rows: dict[str, list[Any]] = {"pixels": [], "action": [], "reward": []}
+        if observation is not None:
+            self._rows["observation"] = []
+        for key in _INFO_COLUMNS:
+            if key in info:
+                self._rows[key] = []
+        self._append(frame, observation, info)
+
+    def __len__(self) -> int:
+        """Rows so far (env steps + 1)."""
+        return len(self._rows["pixels"])
+
+    def _append(self, frame: np.ndarray, observation: np.ndarray | None, info: dict[str, Any]) -> None:
+        rows = self._rows
+        rows["pixels"].append(frame)
+        if "observation" in rows:
+            if observation is None:
+                raise ValueError("EpisodeBuffer started with an observation column; every row needs an observation.")
+            rows["observation"].append(np.asarray(observation, np.float32).reshape(-1))  # (O,)
+        for key in _INFO_COLUMNS:
+            if key in rows:
+                if key not in info:
+                    raise ValueError(
+                        f"info[{key!r}] was present at reset but is missing at step {len(rows['pixels']) - 1}; "
+                        "an env must provide it on every step or never."
+                    )
+                rows[key].append(np.asarray(info[key], np.float32).reshape(-1))
+
+    def add(
+        self,
+        action: np.ndarray,
+        reward: float | None,
+        frame: np.ndarray,
+        observation: np.ndarray | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a transition: the action (A,) taken after the last row, its reward, and the next row."""
+        self._rows["action"].append(np.asarray(action, np.float32).reshape(self.action_dim))
+        self._rows["reward"].append(np.nan if reward is None else float(reward))
+        self._append(frame, observation, info or {})
+
+    def finish(self, *, terminated: bool, truncated: bool) -> Episode:
+        """The complete episode; the last row's action and reward are NaN."""
+        rows, length = self._rows, len(self)
+        action = np.full((length, self.action_dim), np.nan, np.float32)  # (L, A); last row stays NaN
+        if length > 1:
+            action[:-1] = np.stack(rows["action"])
+        reward = np.full(length, np.nan, np.float32)  # (L,); last row stays NaN
+        reward[:-1] = rows["reward"]
+        columns = {key: np.stack(rows[key]) for key in ("observation", *_INFO_COLUMNS) if key in rows}
+        return Episode(
+            pixels=np.stack(rows["pixels"]),  # (L, H, W, 3)
+            action=action,
+            reward=reward,
+            terminated=terminated,
+            truncated=truncated,
+            **columns,
+        )
+
+
 class RecordEpisodes(gymnasium.Wrapper):
     """Record every complete episode of the wrapped env into a lewm dataset (HDF5) file.
 
     Pixels are the observation itself when the observation space is a uint8 (H, W, 3) Box; otherwise they come from
     ``env.render()`` (the env needs ``render_mode="rgb_array"``) and the flattened observation goes to the
-    ``observation`` column. ``info["proprio"]`` and ``info["state"]``, when present at reset, are recorded as columns,
-    and so is the reward.
+    ``observation`` column (for image observations, ``info["observation"]`` goes there when the env provides it).
+    ``info["proprio"]`` and ``info["state"]``, when present at reset, are recorded as columns,
+    and so is the reward. Box actions are stored as is, Discrete actions one-hot (``lewm_agents.data.actions``).
 
     Args:
-        env: The env to record. Its action space must be a Box.
+        env: The env to record. Its action space must be a Box or Discrete.
         path_or_writer: A ``.h5`` path (a writer is created and closed with the wrapper; an existing file is
             appended to) or an open :class:`EpisodeWriter` (the caller closes it).
         policy: Name of the collection policy, stored as metadata when this wrapper creates the file.
@@ -117,13 +215,11 @@ class RecordEpisodes(gymnasium.Wrapper):
         image_size: int | None = None,
     ) -> None:
         super().__init__(env)
-        if not isinstance(env.action_space, gymnasium.spaces.Box):
-            raise TypeError(
-                f"RecordEpisodes records Box action spaces only, got {env.action_space}. Wrap discrete envs in an "
-                "ActionWrapper that maps a Box to the discrete actions, or record a continuous-action variant."
-            )
-        self._action_dim = int(np.prod(env.action_space.shape, dtype=np.int64))
-        self._pixels_from_obs = _is_image_space(env.observation_space)
+        try:
+            self._action_dim = action_dim(env.action_space)
+        except ValueError as exc:
+            raise TypeError(f"RecordEpisodes: {exc}") from None
+        self._pixels_from_obs = is_image_space(env.observation_space)
         if not self._pixels_from_obs and env.render_mode != "rgb_array":
             raise ValueError(
                 f"RecordEpisodes needs frames: the observation space {env.observation_space} is not an RGB image Box, "
@@ -137,7 +233,7 @@ class RecordEpisodes(gymnasium.Wrapper):
         self._writer: EpisodeWriter | None = None
         self._path = None if isinstance(path_or_writer, EpisodeWriter) else path_or_writer
         self._metadata = {"policy": policy, "seed": seed}
-        self._buffer: dict[str, list[Any]] | None = None  # the episode being recorded, None between episodes
+        self._buffer: EpisodeBuffer | None = None  # the episode being recorded, None between episodes
         self.episodes_recorded = 0
         """Episodes this wrapper wrote (not counting those already in the file)."""
         if isinstance(path_or_writer, EpisodeWriter):
@@ -165,6 +261,7 @@ class RecordEpisodes(gymnasium.Wrapper):
             policy=self._metadata["policy"],
             seed=self._metadata["seed"],
             env_kwargs=dict(spec.kwargs) if spec is not None else {},
+            action_space=describe_action_space(self.env.action_space),
         )
 
     def _attach(self, writer: EpisodeWriter) -> None:
@@ -208,32 +305,18 @@ class RecordEpisodes(gymnasium.Wrapper):
             self._attach(self._open_writer(frame.shape[0]))
         return frame.astype(np.uint8, copy=True)  # copy: envs may reuse their frame buffer
 
-    def _append_row(self, obs: Any, info: dict[str, Any]) -> None:
-        buffer = self._buffer
-        assert buffer is not None
-        buffer["pixels"].append(self._frame(obs))
-        if not self._pixels_from_obs:
-            flat = gymnasium.spaces.flatten(self.env.observation_space, obs)
-            buffer["observation"].append(np.asarray(flat, np.float32).reshape(-1))  # (O,)
-        for key in ("proprio", "state"):
-            if key in buffer:
-                if key not in info:
-                    raise ValueError(
-                        f"info[{key!r}] was present at reset but is missing at step {len(buffer['pixels']) - 1}; "
-                        "an env must provide it on every step or never."
-                    )
-                buffer[key].append(np.asarray(info[key], np.float32).reshape(-1))
+    def _observation(self, obs: Any, info: dict[str, Any]) -> np.ndarray | None:
+        """The flattened observation (O,); for image observations, ``info["observation"]`` if the env gives one."""
+        if self._pixels_from_obs:
+            return None if info.get("observation") is None else np.asarray(info["observation"], np.float32)
+        return np.asarray(gymnasium.spaces.flatten(self.env.observation_space, obs), np.float32).reshape(-1)  # (O,)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Reset the env and start a new episode buffer; an unfinished previous episode is discarded."""
         obs, info = self.env.reset(seed=seed, options=options)
-        self._buffer = {"pixels": [], "action": [], "reward": []}
-        if not self._pixels_from_obs:
-            self._buffer["observation"] = []
-        for key in ("proprio", "state"):
-            if key in info:
-                self._buffer[key] = []
-        self._append_row(obs, info)
+        self._buffer = EpisodeBuffer(
+            self._frame(obs), action_dim=self._action_dim, observation=self._observation(obs, info), info=info
+        )
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -241,47 +324,24 @@ class RecordEpisodes(gymnasium.Wrapper):
 
         Raises:
             ValueError: The action contains NaN or inf (checked before the env is stepped; the current episode is
-                discarded) or has the wrong size.
+                discarded), has the wrong size, or is not an element of a Discrete space.
         """
-        flat = np.asarray(action, np.float32).reshape(-1)  # (A,)
-        if flat.size != self._action_dim:
-            raise ValueError(
-                f"Action has {flat.size} values, the action space {self.env.action_space} needs {self._action_dim}."
-            )
-        if not np.isfinite(flat).all():
+        row = encode_action(self.env.action_space, action)  # (A,)
+        if not np.isfinite(row).all():
             self._buffer = None
             raise ValueError(
-                f"Action {flat.tolist()} contains NaN or inf; the env was not stepped and the current episode was "
+                f"Action {row.tolist()} contains NaN or inf; the env was not stepped and the current episode was "
                 "discarded. Check the policy (e.g. a planner fed a NaN) and reset the env."
             )
         obs, reward, terminated, truncated, info = self.env.step(action)
         if self._buffer is not None:  # None: stepping after the episode ended without a reset; nothing to record
-            self._buffer["action"].append(flat)
-            self._buffer["reward"].append(np.nan if reward is None else float(reward))
-            self._append_row(obs, info)
+            self._buffer.add(row, reward, self._frame(obs), self._observation(obs, info), info)
             if terminated or truncated:
-                self._write(bool(terminated), bool(truncated))
+                buffer, self._buffer = self._buffer, None
+                assert self._writer is not None
+                self._writer.write_episode(buffer.finish(terminated=bool(terminated), truncated=bool(truncated)))
+                self.episodes_recorded += 1
         return obs, reward, terminated, truncated, info
-
-    def _write(self, terminated: bool, truncated: bool) -> None:
-        buffer, self._buffer = self._buffer, None
-        assert buffer is not None and self._writer is not None
-        length = len(buffer["pixels"])
-        action = np.full((length, self._action_dim), np.nan, np.float32)  # (L, A); last row stays NaN
-        action[:-1] = np.stack(buffer["action"])
-        reward = np.full(length, np.nan, np.float32)  # (L,); last row stays NaN
-        reward[:-1] = buffer["reward"]
-        columns = {key: np.stack(buffer[key]) for key in ("observation", "proprio", "state") if key in buffer}
-        episode = Episode(
-            pixels=np.stack(buffer["pixels"]),  # (L, H, W, 3)
-            action=action,
-            reward=reward,
-            terminated=terminated,
-            truncated=truncated,
-            **columns,
-        )
-        self._writer.write_episode(episode)
-        self.episodes_recorded += 1
 
     def close(self) -> None:
         """Discard an unfinished episode, close the writer if this wrapper created it, and close the env."""

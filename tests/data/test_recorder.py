@@ -158,10 +158,27 @@ def test_render_path_resizes_frames_and_records_observations(tmp_path: pathlib.P
 def test_render_path_errors() -> None:
     with pytest.raises(ValueError, match='render_mode="rgb_array"'):
         RecordEpisodes(gymnasium.make(VECTOR_ENV_ID), "unused.h5")
-    discrete = gymnasium.make("CartPole-v1")
-    with pytest.raises(TypeError, match="Box action spaces"):
-        RecordEpisodes(discrete, "unused.h5")
+    multi = gymnasium.make(VECTOR_ENV_ID, render_mode="rgb_array")
+    multi.action_space = gymnasium.spaces.MultiDiscrete([2, 3])
+    with pytest.raises(TypeError, match=r"Box .* and Discrete"):
+        RecordEpisodes(multi, "unused.h5")
     assert not pathlib.Path("unused.h5").exists()
+
+
+def test_discrete_actions_are_recorded_one_hot(tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("pygame", reason="CartPole-v1 renders with pygame (gymnasium[classic_control])")
+    path = tmp_path / "cartpole.h5"
+    env = RecordEpisodes(
+        gymnasium.make("CartPole-v1", render_mode="rgb_array", max_episode_steps=4), path, image_size=16
+    )
+    run_episode(env, 0, [1, 0, 1, 1])
+    with pytest.raises(ValueError, match="not an element of Discrete"):
+        env.step(2)
+    env.close()
+    with DatasetReader(path) as reader:
+        episode = reader.episode(0)
+        assert reader.action_space == {"type": "Discrete", "n": 2, "start": 0}
+    np.testing.assert_array_equal(episode.action[:-1], [[0, 1], [1, 0], [0, 1], [0, 1]])
 
 
 def test_non_square_frames_need_image_size(tmp_path: pathlib.Path) -> None:

@@ -67,6 +67,10 @@ class MPCAgent:
         self.device = resolve_device(device)
         self.amp = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
+        self._rollout: Any = self.model  # what the cost calls .rollout on
+        if self.config.compile:
+            mode = "reduce-overhead" if self.device.type == "cuda" else "default"
+            self._rollout = _Rollout(torch.compile(self.model.rollout, mode=mode, dynamic=False))
         self.action_space = action_space
         self.stats = action_stats
         self._low = np.asarray(action_space.low, dtype=np.float32)
@@ -214,7 +218,7 @@ class MPCAgent:
             torch.cuda.synchronize(self.device)
         t0 = time.perf_counter()
         z = self._encode(frames[need])  # (n, 1, D): the current frames, encoded once per plan
-        cost = latent_goal_cost(self.model, z, goal_z)
+        cost = latent_goal_cost(self._rollout, z, goal_z)
         if cfg.clamp_actions:
             cost = clamped(cost, *self._bounds)
         with torch.no_grad(), autocast(self.device, self.amp):  # the gradient solver turns autograd back on
@@ -232,3 +236,10 @@ class MPCAgent:
         for j, i in enumerate(need):
             self._queues[i].extend(steps[j])
             self._tails[i] = blocks[j, r:].clone()  # (H - r, F)
+
+
+class _Rollout:
+    """Gives a (compiled) rollout function the ``rollout`` attribute `latent_goal_cost` calls."""
+
+    def __init__(self, fn: Any) -> None:
+        self.rollout = fn

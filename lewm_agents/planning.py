@@ -69,6 +69,10 @@ class PlanConfig:
     time_budget_ms: float | None = None
     """Wall-clock cap per plan call, for real-time use: iterations stop once the next one would overrun it (at least
     one always runs). None plans all ``iterations``."""
+    compile: bool = False
+    """torch.compile the model's rollout (on CUDA in mode 'reduce-overhead', i.e. replayed as CUDA graphs, which
+    removes the kernel-launch overhead that dominates a GPU plan). Each new batch size compiles once (tens of
+    seconds); mainly for sampling solvers on a GPU."""
     seed: int = 0
     """Seed of the planner's own random generator."""
 

@@ -181,3 +181,17 @@ def test_clamped_planning_scores_only_executable_actions(agent_env):
     cands = torch.cat([a.reshape(-1, a.shape[-1]) for a in seen])  # (M, F)
     assert (cands >= lo - 1e-6).all() and (cands <= hi + 1e-6).all()
     assert (cands == hi).any() or (cands == lo).any()  # init_std 1 reaches the bounds: clamping did happen
+
+
+@pytest.mark.slow
+def test_compiled_rollout_plans_like_the_eager_one(tiny_run):
+    env = gym.make("lewm/TwoRoom-v0", image_size=64)
+    obs, info = env.reset(seed=0)
+    actions = []
+    for compile_ in (False, True):
+        cfg = replace(TINY_PLAN, compile=compile_)
+        agent = MPCAgent.from_checkpoint(tiny_run, action_space=env.action_space, config=cfg, device="cpu")
+        agent.set_goal(info["goal"])
+        actions.append(agent.act(obs))
+    np.testing.assert_allclose(actions[0], actions[1], atol=1e-4)
+    env.close()

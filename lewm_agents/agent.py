@@ -1,5 +1,8 @@
 """MPCAgent: plans in LeWM's latent space toward a goal image and acts in any Gymnasium or SB3 loop.
 
+Observations are frames, with the goal given by ``set_goal``, or ``{"pixels": frame, "goal": goal_frame}`` dicts, as
+the `lewm_agents.wrappers.GoalConditioned` wrapper makes them; batched (vector envs) or not.
+
 Dimension letters: N environments, H horizon in action blocks, F action block width (frameskip * A), A env action
 dim, D latent; frames are uint8 ``(height, width, 3)``.
 """
@@ -18,7 +21,7 @@ import torch
 from lewm_agents.checkpoint import load_checkpoint
 from lewm_agents.data import ActionStats
 from lewm_agents.model import LeWM
-from lewm_agents.planning import PlanConfig, latent_goal_cost, plan
+from lewm_agents.planning import PlanConfig, clamped, latent_goal_cost, normalized_bounds, plan
 from lewm_agents.runtime import Precision, autocast, resolve_device, resolve_precision
 
 
@@ -29,14 +32,19 @@ class MPCAgent:
     ``predict`` follows stable-baselines3's ``PolicyPredictor`` (batch in, batch out, ``episode_start`` clears that
     env's plan), so the agent works in ``evaluate_policy`` and over vector envs; ``act`` is the one-env convenience.
     Observations are frames ``(h, w, 3)`` / ``(N, h, w, 3)`` with the goal set by ``set_goal``, or dicts with
-    ``"pixels"`` and ``"goal"`` frames.
+    ``"pixels"`` and ``"goal"`` frames (plain or batched). With dicts, a new goal image for an env (a new episode)
+    drops that env's plan, so gymnasium vector loops with autoreset need no ``episode_start``.
+
+    All envs that need a plan are planned in one batched call (the model sees B = those envs). Every plan call is
+    timed: ``plan_times_ms``, ``plan_batch_sizes``, ``plan_iterations`` and ``plan_budget_hits`` (see
+    ``PlanConfig.time_budget_ms``) have one entry per call.
 
     Example:
         >>> import gymnasium as gym, lewm_envs  # doctest: +SKIP
-        >>> env = gym.make("lewm/TwoRoom-v0", image_size=64)  # doctest: +SKIP
+        >>> from lewm_agents.wrappers import GoalConditioned  # doctest: +SKIP
+        >>> env = GoalConditioned(gym.make("lewm/TwoRoom-v0", image_size=64))  # doctest: +SKIP
         >>> agent = MPCAgent.from_checkpoint("runs/tworoom", action_space=env.action_space)  # doctest: +SKIP
         >>> obs, info = env.reset(seed=0)  # doctest: +SKIP
-        >>> agent.set_goal(info["goal"])  # doctest: +SKIP
         >>> obs, reward, terminated, truncated, info = env.step(agent.act(obs))  # doctest: +SKIP
     """
 
@@ -59,18 +67,36 @@ class MPCAgent:
         self.device = resolve_device(device)
         self.amp = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
+        self._rollout: Any = self.model  # what the cost calls .rollout on
+        if self.config.compile:
+            mode = "reduce-overhead" if self.device.type == "cuda" else "default"
+            self._rollout = _Rollout(torch.compile(self.model.rollout, mode=mode, dynamic=False))
         self.action_space = action_space
         self.stats = action_stats
         self._low = np.asarray(action_space.low, dtype=np.float32)
         self._high = np.asarray(action_space.high, dtype=np.float32)
         self._gen = torch.Generator(device=self.device).manual_seed(self.config.seed)
+        lo, hi = normalized_bounds(
+            *(
+                torch.as_tensor(b, dtype=torch.float32)
+                for b in (self._low, self._high, action_stats.mean, action_stats.std)
+            ),
+            frameskip=model.cfg.frameskip,
+        )
+        self._bounds = lo.to(self.device), hi.to(self.device)  # (F,) each: the action space in planner units
         self._queues: list[deque[np.ndarray]] = []
         self._tails: list[torch.Tensor | None] = []
+        self._last_goals: list[np.ndarray | None] = []  # per env, the goal frame of its current plan (dict inputs)
         self._goal_shared: torch.Tensor | None = None  # (D,) goal latent of every env, from set_goal(frame)
         self._goal_per_env: torch.Tensor | None = None  # (N, D), from set_goal(frames)
         self.plan_times_ms: list[float] = []
         """Wall time of every planning call (all envs planned together count as one call)."""
         self.plan_batch_sizes: list[int] = []
+        """Envs planned in each call."""
+        self.plan_iterations: list[int] = []
+        """Solver iterations of each call (fewer than configured when the time budget cut it)."""
+        self.plan_budget_hits: list[bool] = []
+        """Whether the time budget cut each call short."""
 
     @classmethod
     def from_checkpoint(
@@ -98,6 +124,7 @@ class MPCAgent:
         while len(self._queues) < n:
             self._queues.append(deque())
             self._tails.append(None)
+            self._last_goals.append(None)
 
     def reset(self, env_indices: Any = None) -> None:
         """Forget the pending actions and warm starts of these envs (all when None); goals are kept."""
@@ -109,7 +136,7 @@ class MPCAgent:
 
     def _encode(self, frames: np.ndarray) -> torch.Tensor:
         pixels = torch.as_tensor(np.ascontiguousarray(frames))[:, None]  # (n, 1, h, w, 3)
-        with torch.inference_mode(), autocast(self.device, self.amp):
+        with torch.no_grad(), autocast(self.device, self.amp):
             return self.model.encode(pixels).float()  # (n, 1, D)
 
     def set_goal(self, goal: np.ndarray) -> None:
@@ -147,6 +174,10 @@ class MPCAgent:
             self.reset(np.flatnonzero(np.asarray(episode_start, dtype=bool)))
         if goals is not None:
             goals = goals if goals.ndim == 4 else goals[None]  # (N, h, w, 3)
+            for i in range(n):  # a new goal image means a new task for that env: its old plan is void
+                if self._last_goals[i] is None or not np.array_equal(self._last_goals[i], goals[i]):
+                    self.reset([i])
+                    self._last_goals[i] = goals[i].copy()
         need = [i for i in range(n) if not self._queues[i]]
         if need:
             self._plan(frames, goals, need)
@@ -186,16 +217,29 @@ class MPCAgent:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         t0 = time.perf_counter()
-        z = self._encode(frames[need])  # (n, 1, D)
-        with torch.inference_mode(), autocast(self.device, self.amp):
-            blocks = plan(latent_goal_cost(self.model, z, goal_z), mean, cfg, self._gen).float()  # (n, H, F)
+        z = self._encode(frames[need])  # (n, 1, D): the current frames, encoded once per plan
+        cost = latent_goal_cost(self._rollout, z, goal_z)
+        if cfg.clamp_actions:
+            cost = clamped(cost, *self._bounds)
+        with torch.no_grad(), autocast(self.device, self.amp):  # the gradient solver turns autograd back on
+            result = plan(cost, mean, cfg, self._gen)
+        blocks = result.actions.float()  # (n, H, F)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.plan_times_ms.append(1000 * (time.perf_counter() - t0))
         self.plan_batch_sizes.append(len(need))
+        self.plan_iterations.append(result.iterations)
+        self.plan_budget_hits.append(result.hit_budget)
         r = cfg.executed_blocks
         steps = blocks[:, :r].reshape(len(need), r * mcfg.frameskip, mcfg.action_dim).cpu().numpy()  # (n, r*fs, A)
         steps = np.clip(self.stats.denormalize(steps), self._low, self._high).astype(np.float32)
         for j, i in enumerate(need):
             self._queues[i].extend(steps[j])
             self._tails[i] = blocks[j, r:].clone()  # (H - r, F)
+
+
+class _Rollout:
+    """Gives a (compiled) rollout function the ``rollout`` attribute `latent_goal_cost` calls."""
+
+    def __init__(self, fn: Any) -> None:
+        self.rollout = fn

@@ -172,11 +172,21 @@ def _cmd_eval(args: list[str]) -> None:
         ("seconds", f"{r['seconds']:.1f}"),
     ]
     if "plan_ms" in r:
+        pc = r["plan_config"]
         rows += [
+            ("planner", f"{pc['solver']} {pc['num_samples']} x {pc['iterations']}, H={pc['horizon']}"),
             ("plan_ms_per_env", f"{r['plan_ms']:.1f}"),
-            ("plan_call_ms", f"{r['plan_call_ms']:.1f}"),
+            ("plan_call_ms", f"{r['plan_call_ms']:.1f} (max {r['plan_call_ms_max']:.1f})"),
             ("plan_batch", f"{r['plan_batch']:.0f}"),
+            ("plan_iterations", f"{r['plan_iterations']:.1f} (min {r['plan_iterations_min']})"),
         ]
+        if pc["time_budget_ms"] is not None:
+            rows.append(
+                (
+                    "plan_budget_hits",
+                    f"{r['plan_budget_hits']}/{r['num_plan_calls']} calls capped at {pc['time_budget_ms']:g} ms",
+                )
+            )
     rows += [("video", v) for v in r["videos"]]
     _print_table(rows)
 

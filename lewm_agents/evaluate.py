@@ -46,7 +46,8 @@ class EvalConfig:
     seed: int = 42
     """Seed of the start-state draw and of the env resets (the paper: 42)."""
     plan: PlanConfig = field(default_factory=PlanConfig)
-    """Planner settings (the paper's CEM by default)."""
+    """Planner settings (the paper's CEM by default; --plan.solver mppi|gradient, --plan.time-budget-ms for a
+    real-time cap, whose effect is reported as plan_iterations and plan_budget_hits)."""
     batch: int = 50
     """Episodes run side by side; their plans are solved in one batched call."""
     videos: int = 3
@@ -267,11 +268,16 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     }
     if cfg.policy == "lewm":
         calls, sizes = np.asarray(policy.plan_times_ms), np.asarray(policy.plan_batch_sizes)
+        iters = np.asarray(policy.plan_iterations)
         result.update(
             plan_ms=float((calls / sizes).mean()),
             plan_call_ms=float(calls.mean()),
+            plan_call_ms_max=float(calls.max()),
             plan_batch=float(sizes.mean()),
             num_plan_calls=len(calls),
+            plan_iterations=float(iters.mean()),
+            plan_iterations_min=int(iters.min()),
+            plan_budget_hits=int(np.sum(policy.plan_budget_hits)),
             plan_config=asdict(cfg.plan),
         )
     if out:

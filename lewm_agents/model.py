@@ -377,6 +377,10 @@ class LeWM(nn.Module):
     ) -> torch.Tensor:
         """Autoregressive latent rollout of S candidate action sequences from a shared context (§5.1).
 
+        Numerically the plain rollout (`rollout_plain`, the reference), computed incrementally: see
+        `_rollout_incremental` for what is reused. Differentiable in ``actions`` (the gradient planner backpropagates
+        through it). In training mode with dropout the plain rollout runs, since dropout masks differ per call.
+
         Args:
             z: context latents ``(B, T0, D)``; the last one is the current frame.
             actions: candidate action blocks ``(B, S, H, F)`` (normalised), the first applied at the current frame.
@@ -387,6 +391,33 @@ class LeWM(nn.Module):
             Predicted latents ``(B, S, H, D)`` for the H frames after the current one. The predictor sees at most
             ``cfg.history`` frames, the most recent ones, at every step.
         """
+        if self.training and self.cfg.predictor_dropout > 0:
+            return self.rollout_plain(z, actions, context_actions)
+        B, S, H, _ = actions.shape
+        seq, act_emb = self._rollout_inputs(z, actions, context_actions)  # (BS, T0, D), (BS, T0-1+H, D)
+        return self._rollout_incremental(seq, act_emb, H).reshape(B, S, H, -1)  # (B, S, H, D)
+
+    def rollout_plain(
+        self, z: torch.Tensor, actions: torch.Tensor, context_actions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The reference rollout, written plainly: at every step, re-run the predictor over the whole window of the
+        last ``history`` frames and keep the last position. Same arguments and result as `rollout`."""
+        B, S, H, _ = actions.shape
+        T0 = z.shape[1]
+        seq, act_emb = self._rollout_inputs(z, actions, context_actions)  # (BS, T0, D), (BS, T0-1+H, D)
+        W = self.cfg.history
+        for h in range(H):
+            t = T0 + h  # frames known so far
+            lo = max(0, t - W)
+            nxt = self.predict(seq[:, lo:t], act_emb[:, lo:t])[:, -1:]  # (BS, 1, D)
+            seq = torch.cat([seq, nxt], dim=1)  # (BS, t+1, D)
+        return seq[:, T0:].reshape(B, S, H, -1)  # (B, S, H, D)
+
+    def _rollout_inputs(
+        self, z: torch.Tensor, actions: torch.Tensor, context_actions: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Context latents repeated per sample ``(BS, T0, D)`` and the embeddings of every action block, context
+        blocks first ``(BS, T0-1+H, D)``: the Embedder is per time step, so all H blocks are embedded once."""
         B, S, H, _ = actions.shape
         T0 = z.shape[1]
         seq = z.unsqueeze(1).expand(B, S, T0, z.shape[-1]).reshape(B * S, T0, -1)  # (BS, T0, D)
@@ -396,14 +427,121 @@ class LeWM(nn.Module):
                 raise ValueError(f"a context of {T0} frames needs context_actions of shape (B, {T0 - 1}, F).")
             ctx = context_actions.unsqueeze(1).expand(B, S, T0 - 1, acts.shape[-1]).reshape(B * S, T0 - 1, -1)
             acts = torch.cat([ctx, acts], dim=1)  # (BS, T0-1+H, F)
-        act_emb = self.embed_actions(acts)  # (BS, T0-1+H, D)
-        W = self.cfg.history
+        return seq, self.embed_actions(acts)  # (BS, T0, D), (BS, T0-1+H, D)
+
+    def _rollout_incremental(self, z: torch.Tensor, act_emb: torch.Tensor, H: int) -> torch.Tensor:
+        """`rollout_plain` without its repeated work, exactly (up to float rounding):
+
+        * the AdaLN modulations of every block are computed once for all time steps (one GEMM for all blocks),
+          instead of once per step for the whole window;
+        * while the window grows (the first ``history`` frames), earlier positions keep their learned positions and,
+          the mask being causal, their keys and values: they are cached and each step computes only the new frame;
+        * once the window slides every position (hence every key) changes and the window is recomputed, but the last
+          block runs its queries, attention output and MLP for the last position only, the only one kept;
+        * the final norm and ``pred_proj`` run on that one position, and attention over at most ``history`` keys is
+          computed directly (the fused kernels are slower than a few products at this size);
+        * a window of one position (``history`` 1, as for TwoRoom) attends to itself with weight 1, so attention is
+          ``out(V(u))``: queries and keys are skipped and the two projections fold into one D x D matrix.
+
+        Args:
+            z: context latents per sample ``(N, T0, D)``; act_emb: ``(N, T0-1+H, D)``.
+
+        Returns:
+            The H predicted latents ``(N, H, D)``.
+        """
+        pred, W = self.predictor, self.cfg.history
+        N, T0, D = z.shape
+        depth = len(pred.blocks)
+        # AdaLN-zero: shift, scale, gate for attention and MLP, all blocks, all steps; the +1 of (1 + scale) is folded
+        weight = torch.cat([b.adaLN_modulation[1].weight for b in pred.blocks])  # (depth*6D, D)
+        one = torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0, 0.0], device=weight.device, dtype=weight.dtype).view(1, 6, 1)
+        bias = (torch.cat([b.adaLN_modulation[1].bias for b in pred.blocks]).view(depth, 6, D) + one).flatten()
+        mod = F.linear(F.silu(act_emb), weight, bias).view(N, -1, depth, 6, D)  # (N, T0-1+H, depth, 6, D)
+        frames = list(z.unbind(1))  # T0 x (N, D), then one per prediction
+        cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # per block (K, V) of the window's prefix
         for h in range(H):
             t = T0 + h  # frames known so far
             lo = max(0, t - W)
-            nxt = self.predict(seq[:, lo:t], act_emb[:, lo:t])[:, -1:]  # (BS, 1, D)
-            seq = torch.cat([seq, nxt], dim=1)  # (BS, t+1, D)
-        return seq[:, T0:].reshape(B, S, H, -1)  # (B, S, H, D)
+            start = 0 if cache is None else cache[0][0].shape[1]  # first position not yet in the cache
+            x = torch.stack(frames[lo + start : t], 1) + pred.pos_embed[:, start : t - lo]  # (N, Tn, D)
+            keep = lo == 0 and t < W  # the next window still starts at frame 0: keep keys and values
+            out, cache = self._predictor_step(x, mod[:, lo + start : t], cache if lo == 0 else None, keep)
+            frames.append(self.pred_proj(pred.norm(out)))  # (N, D)
+        return torch.stack(frames[T0:], 1)  # (N, H, D)
+
+    def _predictor_step(
+        self,
+        x: torch.Tensor,
+        mod: torch.Tensor,
+        cache: list[tuple[torch.Tensor, torch.Tensor]] | None,
+        keep: bool,
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]] | None]:
+        """The predictor's blocks on new positions ``x (N, Tn, D)`` after a cached prefix (or none).
+
+        Args:
+            mod: modulations of the new positions ``(N, Tn, depth, 6, D)``.
+            cache: per block, the prefix's keys and values ``(N, P, heads, head_dim)`` each, or None.
+            keep: return the keys and values of prefix + new positions for the next step.
+
+        Returns:
+            The last block's output at the last position ``(N, D)`` (before the final norm), and the cache.
+        """
+        N, Tn, D = x.shape
+        new_cache = []
+        last = len(self.predictor.blocks) - 1
+        for i, block in enumerate(self.predictor.blocks):
+            attn = block.attn
+            sh1, sc1, g1, sh2, sc2, g2 = mod[:, :, i].unbind(2)  # 6 x (N, Tn, D)
+            u = torch.addcmul(sh1, F.layer_norm(x, (D,), eps=block.norm1.eps), sc1)  # (N, Tn, D)
+            u = F.layer_norm(u, (D,), attn.norm.weight, attn.norm.bias, attn.norm.eps)  # (N, Tn, D)
+            he = attn.heads * attn.head_dim
+            w = attn.qkv.weight  # (3*he, D): q, k, v
+            if Tn == 1 and cache is None and not keep:
+                # a lone position attends to itself with weight 1: attention is out(V(u)), one D x D map
+                w_ov = attn.out[0].weight @ w[2 * he :]  # (D, D)
+                x = torch.addcmul(x, g1, F.linear(u, w_ov, attn.out[0].bias))  # (N, 1, D)
+            else:
+                if i == last:  # only the last position's output is used: its query alone
+                    q = F.linear(u[:, -1:], w[:he])  # (N, 1, he)
+                    kv = F.linear(u, w[he:]).view(N, Tn, 2, attn.heads, attn.head_dim)  # (N, Tn, 2, h, e)
+                    x, g1, sh2, sc2, g2 = x[:, -1:], g1[:, -1:], sh2[:, -1:], sc2[:, -1:], g2[:, -1:]
+                else:
+                    qkv = F.linear(u, w).view(N, Tn, 3, attn.heads, attn.head_dim)  # (N, Tn, 3, h, e)
+                    q, kv = qkv[:, :, 0], qkv[:, :, 1:]
+                q = q.reshape(N, -1, attn.heads, attn.head_dim)  # (N, Tq, h, e)
+                k, v = kv[:, :, 0], kv[:, :, 1]  # (N, Tn, h, e) each
+                if cache is not None:
+                    k, v = torch.cat([cache[i][0], k], 1), torch.cat([cache[i][1], v], 1)  # (N, P+Tn, h, e)
+                if keep:
+                    new_cache.append((k, v))
+                a = _causal_attention(q, k, v).reshape(N, -1, he)  # (N, Tq, he)
+                x = torch.addcmul(x, g1, F.linear(a, attn.out[0].weight, attn.out[0].bias))  # (N, Tq, D)
+            ln, fc1, fc2 = block.ff.net[0], block.ff.net[1], block.ff.net[4]
+            u = torch.addcmul(sh2, F.layer_norm(x, (D,), eps=block.norm2.eps), sc2)  # (N, Tq, D)
+            u = F.gelu(F.linear(F.layer_norm(u, (D,), ln.weight, ln.bias, ln.eps), fc1.weight, fc1.bias))
+            x = torch.addcmul(x, g2, F.linear(u, fc2.weight, fc2.bias))  # (N, Tq, D)
+        return x[:, -1], (new_cache if keep else None)
+
+
+def _causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Softmax attention of the last Tq of Tk positions (causal), for the few positions of a predictor window.
+
+    Args:
+        q: ``(N, Tq, h, e)``; k, v: ``(N, Tk, h, e)`` with Tk >= Tq; query i sits at position Tk - Tq + i.
+
+    Returns:
+        ``(N, Tq, h, e)``.
+    """
+    Tq, Tk = q.shape[1], k.shape[1]
+    if Tk > 8:  # long windows: the fused kernel wins
+        mask = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).tril(Tk - Tq)  # (Tq, Tk) True = attend
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask)
+        return out.transpose(1, 2)  # (N, Tq, h, e)
+    s = (q.unsqueeze(2) * k.unsqueeze(1)).sum(-1) * q.shape[-1] ** -0.5  # (N, Tq, Tk, h)
+    if Tq > 1:
+        future = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).triu(Tk - Tq + 1)  # (Tq, Tk)
+        s = s.masked_fill(future[None, :, :, None], float("-inf"))
+    return (s.softmax(2).unsqueeze(-1) * v.unsqueeze(1)).sum(2)  # (N, Tq, h, e)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -1,14 +1,22 @@
 """Planners over one seam: ``cost(actions (B, S, H, F)) -> (B, S)``, lower is better (reference/lewm.md §5).
 
-A planner knows nothing of models or environments: it searches normalised action blocks. `latent_goal_cost` builds
-the LeWM cost (squared L2 between the last predicted latent and the goal latent, §5.1).
+A planner knows nothing of models or environments: it searches normalised action blocks for B independent problems
+at once, from an initial mean (zeros, or the warm start from the last plan). Three solvers:
+
+* `cem`, the paper's cross-entropy method (SWM ``CEMSolver``, §5.2);
+* `mppi`, TD-MPC2-style path integral: elites weighted by their cost, mean with momentum, std refitted and clamped;
+* `gradient`, the official ``GradientSolver``: AdamW on S sampled sequences through the differentiable rollout.
+
+`latent_goal_cost` builds the LeWM cost (squared L2 between the last predicted latent and the goal latent, §5.1);
+`plan` runs the solver a `PlanConfig` names, under an optional wall-clock budget.
 
 Dimension letters: B independent problems (environments), S candidate samples, H horizon in action blocks, F action
-block width (frameskip * A), D latent.
+block width (frameskip * A), D latent, k elites.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -16,32 +24,61 @@ from typing import Literal
 import torch
 
 CostFn = Callable[[torch.Tensor], torch.Tensor]
+StopFn = Callable[[int], bool]
+"""Asked before every iteration after the first with the number of iterations done; True ends the solve."""
 
 
 @dataclass(frozen=True)
 class PlanConfig:
-    """How the agent plans. Defaults are the paper's CEM (reference/lewm.md §5.2, DINO-WM's configuration)."""
+    """How the agent plans. Defaults are the paper's CEM (reference/lewm.md §5.2, DINO-WM's configuration);
+    `PLAN_PRESETS` holds each solver's reference settings."""
 
-    solver: Literal["cem"] = "cem"
-    """Which planner searches the action blocks."""
+    solver: Literal["cem", "mppi", "gradient"] = "cem"
+    """'cem' (the paper's), 'mppi' (TD-MPC2-style) or 'gradient' (AdamW through the rollout)."""
     num_samples: int = 300
-    """Candidate action sequences per iteration (S)."""
+    """Candidate action sequences S per iteration (gradient: sequences optimised in parallel; the official 100)."""
     iterations: int = 30
-    """CEM iterations per plan (the paper: 30 for PushT, 10 for the others; the released eval uses 30 everywhere)."""
+    """Iterations per plan (gradient: optimiser steps). The paper: 30 for PushT, 10 for the others; the released
+    eval uses 30 everywhere."""
     topk: int = 30
-    """Elites that refit the sampling distribution."""
+    """cem, mppi: elites that refit the sampling distribution."""
     init_std: float = 1.0
-    """Initial standard deviation, in normalised action units."""
+    """Initial standard deviation, in normalised action units (gradient: spread of samples 1..S-1 around the mean)."""
     horizon: int = 5
     """Planning horizon H in action blocks (5 blocks x frameskip 5 = 25 env steps)."""
     receding_horizon: int | None = None
     """Action blocks executed before replanning; None executes the whole plan, as the paper does."""
     warm_start: bool = True
     """Start the next plan from the unexecuted tail of the last one (a no-op when receding_horizon == horizon)."""
+    temperature: float = 0.5
+    """mppi: elite weights are softmax(-(cost - best) / (temperature * (worst elite - best))): relative to the elites'
+    cost range, so one value suits any latent scale; small -> the best elite, large -> the plain elite mean."""
+    momentum: float = 0.1
+    """mppi: share of the previous mean kept at each update (TD-MPC's 0.1)."""
+    min_std: float = 0.05
+    """mppi: floor of the refitted standard deviation (TD-MPC2's), so the search never collapses to a point."""
+    max_std: float = 2.0
+    """mppi: ceiling of the refitted standard deviation (TD-MPC2's)."""
+    lr: float = 0.1
+    """gradient: AdamW learning rate (the official 0.1)."""
+    weight_decay: float = 0.01
+    """gradient: AdamW weight decay (torch's default, as the official solver leaves it), a pull toward the data mean."""
+    clamp_actions: bool = True
+    """Score candidates clamped to the env's action bounds (in normalised units): the model then judges the actions
+    that will be executed, since the agent clips its actions to the action space."""
+    time_budget_ms: float | None = None
+    """Wall-clock cap per plan call, for real-time use: iterations stop once the next one would overrun it (at least
+    one always runs). None plans all ``iterations``."""
+    compile: bool = False
+    """torch.compile the model's rollout (on CUDA in mode 'reduce-overhead', i.e. replayed as CUDA graphs, which
+    removes the kernel-launch overhead that dominates a GPU plan). Each new batch size compiles once (tens of
+    seconds); mainly for sampling solvers on a GPU."""
     seed: int = 0
     """Seed of the planner's own random generator."""
 
     def __post_init__(self) -> None:
+        if self.solver not in ("cem", "mppi", "gradient"):
+            raise ValueError(f"unknown solver {self.solver!r}; valid: 'cem', 'mppi', 'gradient'.")
         if self.num_samples < 2 or not 1 <= self.topk <= self.num_samples:
             raise ValueError(
                 f"need num_samples >= 2 and 1 <= topk <= num_samples, got {self.num_samples}, {self.topk}."
@@ -51,13 +88,47 @@ class PlanConfig:
                 f"need iterations >= 1, horizon >= 1 and 1 <= receding_horizon <= horizon; got {self.iterations}, "
                 f"{self.horizon}, {self.receding_horizon}."
             )
-        if self.init_std <= 0:
-            raise ValueError(f"init_std must be positive, got {self.init_std}.")
+        if self.init_std <= 0 or self.temperature <= 0 or self.lr <= 0:
+            raise ValueError(
+                f"init_std, temperature and lr must be positive, got {self.init_std}, {self.temperature}, {self.lr}."
+            )
+        if not 0 <= self.momentum < 1 or not 0 < self.min_std <= self.max_std:
+            raise ValueError(
+                f"need 0 <= momentum < 1 and 0 < min_std <= max_std, got {self.momentum}, {self.min_std}, "
+                f"{self.max_std}."
+            )
+        if self.time_budget_ms is not None and self.time_budget_ms <= 0:
+            raise ValueError(f"time_budget_ms must be positive (or None for no cap), got {self.time_budget_ms}.")
 
     @property
     def executed_blocks(self) -> int:
         """Action blocks executed per plan: receding_horizon, or the whole horizon when it is None."""
         return self.horizon if self.receding_horizon is None else self.receding_horizon
+
+
+PLAN_PRESETS: dict[str, PlanConfig] = {
+    "cem": PlanConfig(),
+    "mppi": PlanConfig(solver="mppi"),
+    "gradient": PlanConfig(solver="gradient", num_samples=100, iterations=30, lr=0.1),
+}
+"""Reference settings per solver: the paper's CEM; MPPI on CEM's budget; the official GradientSolver (AdamW, lr 0.1,
+30 steps, 100 samples)."""
+
+
+def _sample(mean: torch.Tensor, std: torch.Tensor, num_samples: int, generator: torch.Generator | None) -> torch.Tensor:
+    """S candidates around each mean ``(B, H, F)``, candidate 0 pinned to the mean: ``(B, S, H, F)``."""
+    B, H, F = mean.shape
+    noise = torch.randn(B, num_samples, H, F, device=mean.device, generator=generator)  # (B, S, H, F)
+    candidates = mean.unsqueeze(1) + std.unsqueeze(1) * noise  # (B, S, H, F)
+    candidates[:, 0] = mean  # the current mean always competes
+    return candidates
+
+
+def _elites(candidates: torch.Tensor, costs: torch.Tensor, topk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k lowest-cost candidates ``(B, k, H, F)`` and their costs ``(B, k)``, best first."""
+    elite_costs, idx = costs.topk(topk, dim=1, largest=False)  # (B, k) each, ascending
+    B, _, H, F = candidates.shape
+    return candidates.gather(1, idx[:, :, None, None].expand(B, topk, H, F)), elite_costs  # (B, k, H, F), (B, k)
 
 
 def cem(
@@ -69,6 +140,7 @@ def cem(
     topk: int = 30,
     init_std: float = 1.0,
     generator: torch.Generator | None = None,
+    stop: StopFn | None = None,
 ) -> torch.Tensor:
     """Cross-entropy method, as the paper runs it (SWM CEMSolver, §5.2).
 
@@ -78,28 +150,120 @@ def cem(
     Args:
         cost: ``(B, S, H, F) -> (B, S)``.
         mean: initial mean ``(B, H, F)`` (zeros, or a warm start).
+        stop: optional early stop (see `StopFn`), e.g. a `TimeBudget`.
 
     Returns:
         The optimised mean ``(B, H, F)``.
     """
     mean = mean.clone()  # (B, H, F)
     std = torch.full_like(mean, init_std)  # (B, H, F)
-    B, H, F = mean.shape
-    for _ in range(iterations):
-        noise = torch.randn(B, num_samples, H, F, device=mean.device, generator=generator)  # (B, S, H, F)
-        candidates = mean.unsqueeze(1) + std.unsqueeze(1) * noise  # (B, S, H, F)
-        candidates[:, 0] = mean  # the current mean always competes
-        costs = cost(candidates)  # (B, S)
-        elite_idx = costs.topk(topk, dim=1, largest=False).indices  # (B, k)
-        elites = candidates.gather(1, elite_idx[:, :, None, None].expand(B, topk, H, F))  # (B, k, H, F)
-        mean, std = elites.mean(1), elites.std(1)  # (B, H, F) each
+    for i in range(iterations):
+        if i and stop is not None and stop(i):
+            break
+        candidates = _sample(mean, std, num_samples, generator)  # (B, S, H, F)
+        elites, _ = _elites(candidates, cost(candidates), topk)  # (B, k, H, F)
+        mean, std = elites.mean(1), elites.std(1, correction=int(topk > 1))  # (B, H, F) each (SWM: unbiased)
     return mean
+
+
+def mppi(
+    cost: CostFn,
+    mean: torch.Tensor,
+    *,
+    num_samples: int = 300,
+    iterations: int = 30,
+    topk: int = 30,
+    init_std: float = 1.0,
+    temperature: float = 0.5,
+    momentum: float = 0.1,
+    min_std: float = 0.05,
+    max_std: float = 2.0,
+    generator: torch.Generator | None = None,
+    stop: StopFn | None = None,
+) -> torch.Tensor:
+    """Model-predictive path integral, TD-MPC2's ``_plan`` with costs for values (reference/baselines.md §3.1).
+
+    Each iteration samples S sequences around the mean (candidate 0 is the mean), keeps the top-k, weights them by
+    ``softmax(-(cost - best) / (temperature * spread))`` with spread the elites' cost range, refits the std as the
+    weighted spread (clamped to [min_std, max_std]) and moves the mean with momentum (TD-MPC's). Returns the mean.
+
+    Args:
+        cost: ``(B, S, H, F) -> (B, S)``.
+        mean: initial mean ``(B, H, F)``.
+        stop: optional early stop (see `StopFn`).
+
+    Returns:
+        The optimised mean ``(B, H, F)``.
+    """
+    mean = mean.clone()  # (B, H, F)
+    std = torch.full_like(mean, init_std)  # (B, H, F)
+    for i in range(iterations):
+        if i and stop is not None and stop(i):
+            break
+        candidates = _sample(mean, std, num_samples, generator)  # (B, S, H, F)
+        elites, elite_costs = _elites(candidates, cost(candidates), topk)  # (B, k, H, F), (B, k)
+        gap = elite_costs - elite_costs[:, :1]  # (B, k), >= 0
+        spread = gap[:, -1:].clamp_min(1e-12)  # (B, 1): scale-free temperature
+        w = torch.softmax(-gap / (temperature * spread), dim=1)[:, :, None, None]  # (B, k, 1, 1)
+        new_mean = (w * elites).sum(1)  # (B, H, F)
+        std = (w * (elites - new_mean.unsqueeze(1)).pow(2)).sum(1).sqrt().clamp(min_std, max_std)  # (B, H, F)
+        mean = momentum * mean + (1 - momentum) * new_mean  # (B, H, F)
+    return mean
+
+
+def gradient(
+    cost: CostFn,
+    mean: torch.Tensor,
+    *,
+    num_samples: int = 100,
+    iterations: int = 30,
+    init_std: float = 1.0,
+    lr: float = 0.1,
+    weight_decay: float = 0.01,
+    generator: torch.Generator | None = None,
+    stop: StopFn | None = None,
+) -> torch.Tensor:
+    """Gradient descent on the actions (the official GradientSolver): S sequences, sample 0 at the mean and the rest
+    around it with ``init_std``, all optimised by AdamW on their summed cost; returns the lowest-cost one.
+
+    The cost must be differentiable in the actions (`latent_goal_cost` is: the rollout runs under autograd here, even
+    when the caller plans under ``torch.no_grad`` or ``torch.inference_mode``). Adam is elementwise, so problems and
+    samples stay independent.
+
+    Args:
+        cost: ``(B, S, H, F) -> (B, S)``, differentiable.
+        mean: initial mean ``(B, H, F)``.
+        stop: optional early stop (see `StopFn`).
+
+    Returns:
+        The best optimised sequence ``(B, H, F)``.
+    """
+    with torch.inference_mode(False), torch.enable_grad():
+        x = _sample(mean.detach().clone(), torch.full_like(mean, init_std), num_samples, generator)  # (B, S, H, F)
+        x.requires_grad_(True)
+        opt = torch.optim.AdamW([x], lr=lr, weight_decay=weight_decay)
+        for i in range(iterations):
+            if i and stop is not None and stop(i):
+                break
+            (x.grad,) = torch.autograd.grad(cost(x).float().sum(), x)  # problems and samples add independently
+            opt.step()
+        with torch.no_grad():
+            final = cost(x)  # (B, S): the last step moved every sample, so score them again
+            best = final.argmin(1)  # (B,)
+            return x.detach()[torch.arange(len(x), device=x.device), best]  # (B, H, F)
+
+
+def clamped(cost: CostFn, low: torch.Tensor, high: torch.Tensor) -> CostFn:
+    """``cost`` of the candidates clamped to ``[low, high]`` (each ``(F,)``, normalised action-block bounds)."""
+    return lambda actions: cost(torch.maximum(torch.minimum(actions, high), low))
 
 
 def latent_goal_cost(
     model: torch.nn.Module, z: torch.Tensor, z_goal: torch.Tensor, context_actions: torch.Tensor | None = None
 ) -> CostFn:
     """The LeWM planning cost: ``||z_hat_H - z_goal||^2`` summed over latent dims, last step only (§5.1).
+
+    The context and goal are encoded once, by the caller; every cost call only rolls the predictor out.
 
     Args:
         model: anything with ``rollout(z (B, T0, D), actions (B, S, H, F), context_actions) -> (B, S, H, D)``.
@@ -113,18 +277,103 @@ def latent_goal_cost(
     return cost
 
 
-def plan(
-    cost: CostFn, mean: torch.Tensor, config: PlanConfig, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Run the configured solver from ``mean (B, H, F)``; returns the plan ``(B, H, F)``."""
+class TimeBudget:
+    """A `StopFn` that ends a solve once the next iteration would overrun ``ms`` of wall time (the mean iteration so
+    far predicts the next). On CUDA it synchronises before reading the clock, so queued kernels are counted."""
+
+    def __init__(self, ms: float, device: torch.device | None = None) -> None:
+        self.ms, self.device = ms, device
+        self.start = time.perf_counter()
+        self.hit = False
+        """True once the budget stopped the solve."""
+
+    def __call__(self, done: int) -> bool:
+        if self.device is not None and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        elapsed = 1000 * (time.perf_counter() - self.start)
+        self.hit = elapsed * (done + 1) / done > self.ms
+        return self.hit
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """One plan: the actions and what it took to find them."""
+
+    actions: torch.Tensor
+    """The plan ``(B, H, F)`` in normalised action units."""
+    iterations: int
+    """Iterations the solver ran (fewer than configured when the time budget stopped it)."""
+    hit_budget: bool
+    """The time budget cut the solve short."""
+
+
+def plan(cost: CostFn, mean: torch.Tensor, config: PlanConfig, generator: torch.Generator | None = None) -> PlanResult:
+    """Run the configured solver from ``mean (B, H, F)`` under the config's time budget, if any.
+
+    Example:
+        >>> target = torch.ones(1, 2, 3)
+        >>> def cost(actions):  # (B, S, H, F) -> (B, S)
+        ...     return (actions - target.unsqueeze(1)).pow(2).sum((-1, -2))
+        >>> cfg = PlanConfig(num_samples=64, iterations=15, topk=8, horizon=2)
+        >>> result = plan(cost, torch.zeros(1, 2, 3), cfg, torch.Generator().manual_seed(0))
+        >>> bool((result.actions - target).abs().max() < 0.2), result.iterations
+        (True, 15)
+    """
+    budget = None if config.time_budget_ms is None else TimeBudget(config.time_budget_ms, mean.device)
+    done = [0]
+
+    def stop(i: int) -> bool:  # counts iterations, then asks the budget
+        done[0] = i
+        return budget is not None and budget(i)
+
+    common = dict(num_samples=config.num_samples, iterations=config.iterations, init_std=config.init_std)
     if config.solver == "cem":
-        return cem(
+        out = cem(cost, mean, topk=config.topk, generator=generator, stop=stop, **common)
+    elif config.solver == "mppi":
+        out = mppi(
             cost,
             mean,
-            num_samples=config.num_samples,
-            iterations=config.iterations,
             topk=config.topk,
-            init_std=config.init_std,
+            temperature=config.temperature,
+            momentum=config.momentum,
+            min_std=config.min_std,
+            max_std=config.max_std,
             generator=generator,
+            stop=stop,
+            **common,
         )
-    raise ValueError(f"unknown solver {config.solver!r}; valid: 'cem'.")
+    else:
+        out = gradient(
+            cost, mean, lr=config.lr, weight_decay=config.weight_decay, generator=generator, stop=stop, **common
+        )
+    hit = budget is not None and budget.hit
+    return PlanResult(actions=out, iterations=done[0] if hit else config.iterations, hit_budget=hit)
+
+
+def normalized_bounds(
+    low: torch.Tensor, high: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, frameskip: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The env's action bounds ``(A,)`` in the planner's units: z-scored, tiled over one block ``(F,)``.
+
+    Infinite bounds stay infinite (no clamp on that dimension).
+    """
+    lo = ((low - mean) / std).repeat(frameskip)  # (F,)
+    hi = ((high - mean) / std).repeat(frameskip)  # (F,)
+    return lo, hi
+
+
+__all__ = [
+    "PLAN_PRESETS",
+    "CostFn",
+    "PlanConfig",
+    "PlanResult",
+    "StopFn",
+    "TimeBudget",
+    "cem",
+    "clamped",
+    "gradient",
+    "latent_goal_cost",
+    "mppi",
+    "normalized_bounds",
+    "plan",
+]

@@ -1,0 +1,276 @@
+"""Time per plan: LeWM's planner against the obvious rollout and a DINO-WM-sized world model, under one solver.
+
+The paper's configuration: CEM with 300 samples x 30 iterations, horizon 5 blocks, 1 context frame, history 3,
+224-px frames, random weights (speed does not depend on training). Rows:
+
+  (a)  ours: start and goal encoded once per plan, the incremental rollout (`LeWM.rollout`);
+  (a0) the same planner with `LeWM.rollout_plain` (re-runs the whole window at every step): the rollout's own gain;
+  (b)  the obvious way: every cost call re-encodes the goal, and every predictor step re-encodes the context frame,
+       re-embeds the actions and re-predicts the whole window (``pred_proj`` on every position);
+  (c)  a DINO-WM-sized model (reference/baselines.md §1.1): 196 patch tokens of 384 dims per frame (frozen ViT-S/14
+       encoder on 196-px frames, run once per plan), a ViT predictor (depth 6, 16 heads x 64, MLP 2048) over
+       384 + 10 (action) + 10 (proprio) = 404-dim tokens with a frame-causal mask, history 3, re-run over the window
+       at every step as DINO-WM does; the cost is the MSE of the last frame's patches and proprio embedding.
+
+Times are wall-clock (CUDA synchronised), the best of ``--repeats`` interleaved rounds, so the ratios are measured
+side by side. On a CPU use ``--iterations`` (the per-iteration time is exact, the 30-iteration plan is extrapolated
+linearly); (c) runs ``--dino-samples`` x ``--dino-iterations`` and is extrapolated linearly in both.
+
+    python benchmarks/plan_speed.py                            # GPU: the full paper plan for every row
+    python benchmarks/plan_speed.py --iterations 2 --threads 1 # CPU
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+import tyro
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from lewm_agents.model import MODEL_PRESETS, EncoderBlock, LeWM
+from lewm_agents.planning import PlanConfig, latent_goal_cost, plan
+from lewm_agents.runtime import Precision, autocast, resolve_device, resolve_precision
+
+PAPER_ITERATIONS = 30
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """Planning-speed benchmark (prints a table)."""
+
+    samples: int = 300
+    """CEM samples S per iteration (the paper: 300)."""
+    iterations: int = PAPER_ITERATIONS
+    """CEM iterations actually run per timed plan; the table extrapolates to the paper's 30."""
+    topk: int = 30
+    """CEM elites."""
+    horizon: int = 5
+    """Planning horizon H in action blocks."""
+    history: int = 3
+    """Predictor history (3 for PushT, the paper's planning-time setting)."""
+    dino_samples: int | None = None
+    """Samples for row (c); default: ``samples`` on CUDA, 10 on CPU (then extrapolated)."""
+    dino_iterations: int | None = None
+    """Iterations for row (c); default: ``iterations`` on CUDA, 1 on CPU (then extrapolated)."""
+    repeats: int = 3
+    """Timed rounds (after one warm-up); each row reports its best round."""
+    device: str = "auto"
+    """'auto' (CUDA when present), 'cpu' or 'cuda'."""
+    precision: Precision = "auto"
+    """'auto' is bf16 on CUDA and fp32 on CPU; applied to every row."""
+    threads: int | None = None
+    """CPU threads for torch (None: torch's default). On a loaded machine 1 thread is the most stable."""
+    compile: bool = False
+    """Also time (a) with the rollout under torch.compile (mode reduce-overhead on CUDA: CUDA graphs)."""
+    skip_dino: bool = False
+    """Leave out row (c)."""
+    seed: int = 0
+    """Seed of the weights, frames and planner."""
+
+
+# ---------------------------------------------------------------------------------------------- the DINO-WM-sized model
+class DinoWMSized(nn.Module):
+    """DINO-WM's shapes with random weights: ViT-S/14 patch encoder, 404-dim frame-causal ViT predictor."""
+
+    def __init__(self, history: int = 3, action_block: int = 10, proprio_dim: int = 2) -> None:
+        super().__init__()
+        self.history, self.patches, self.dim, self.emb = history, 196, 384, 10
+        self.patch_embed = nn.Conv2d(3, self.dim, kernel_size=14, stride=14)  # 196 px -> 14 x 14 patches
+        self.enc_pos = nn.Parameter(0.02 * torch.randn(1, self.patches, self.dim))
+        self.encoder = nn.ModuleList(EncoderBlock(self.dim, 6, 4 * self.dim) for _ in range(12))  # ViT-S/14
+        self.enc_norm = nn.LayerNorm(self.dim)
+        self.action_encoder = nn.Linear(action_block, self.emb)
+        self.proprio_encoder = nn.Linear(proprio_dim, self.emb)
+        width = self.dim + 2 * self.emb  # 404: patch + proprio + action, concatenated (concat_dim 1)
+        self.pred_pos = nn.Parameter(0.02 * torch.randn(1, history * self.patches, width))
+        self.predictor = nn.ModuleList(_ViTBlock(width, 16, 64, 2048) for _ in range(6))
+        self.pred_norm = nn.LayerNorm(width)
+        frame = torch.arange(history * self.patches) // self.patches
+        self.register_buffer("mask", frame[:, None] >= frame[None, :], persistent=False)  # frame-causal
+
+    def encode(self, pixels: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
+        """Frames ``(B, 3, 196, 196)`` and proprio ``(B, P)`` -> tokens ``(B, 196, 394)`` (patches + proprio)."""
+        x = self.patch_embed(pixels).flatten(2).transpose(1, 2) + self.enc_pos  # (B, 196, 384)
+        for block in self.encoder:
+            x = block(x)
+        p = self.proprio_encoder(proprio).unsqueeze(1).expand(-1, self.patches, -1)  # (B, 196, 10)
+        return torch.cat([self.enc_norm(x), p], -1)  # (B, 196, 394)
+
+    def rollout_cost(self, tokens: torch.Tensor, goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """tokens, goal ``(B, 196, 394)``; actions ``(B, S, H, F)`` -> cost of the last frame ``(B, S)``."""
+        B, S, H, _ = actions.shape
+        a = self.action_encoder(actions.reshape(B * S, H, -1))  # (BS, H, 10)
+        frames = [tokens.unsqueeze(1).expand(B, S, *tokens.shape[1:]).reshape(B * S, *tokens.shape[1:])]
+        for h in range(H):  # re-run the whole window every step, as DINO-WM's rollout does
+            lo = max(0, len(frames) - self.history)
+            win = torch.stack(frames[lo:], 1)  # (BS, T, 196, 394)
+            act = a[:, lo : h + 1, None].expand(-1, -1, self.patches, -1)  # (BS, T, 196, 10)
+            x = torch.cat([win, act], -1).flatten(1, 2)  # (BS, T*196, 404)
+            n = x.shape[1]
+            x = x + self.pred_pos[:, :n]
+            for block in self.predictor:
+                x = block(x, self.mask[:n, :n])
+            frames.append(self.pred_norm(x)[:, -self.patches :, : -self.emb])  # (BS, 196, 394): next frame
+        goal = goal.unsqueeze(1).expand(B, S, *goal.shape[1:]).reshape(B * S, *goal.shape[1:])
+        return (frames[-1].float() - goal.float()).pow(2).mean((-1, -2)).view(B, S)  # (B, S)
+
+
+class _ViTBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, head_dim: int, mlp: int) -> None:
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * heads * head_dim, bias=False)
+        self.out = nn.Linear(heads * head_dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp), nn.GELU(), nn.Linear(mlp, dim))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        B, N, _ = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(B, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, h, N, e)
+        x = x + self.out(a.transpose(1, 2).reshape(B, N, -1))  # (B, N, dim)
+        return x + self.mlp(self.norm2(x))
+
+
+# ---------------------------------------------------------------------------------------------------- the rows
+def obvious_cost(model: LeWM, start: torch.Tensor, goal: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Row (b): re-encode the goal per call and the context frame per predictor step; re-predict whole windows."""
+    W = model.cfg.history
+
+    def cost(actions: torch.Tensor) -> torch.Tensor:
+        B, S, H, Fb = actions.shape
+        z_goal = model.encode(goal)[:, 0]  # (B, D)
+        preds: list[torch.Tensor] = []
+        for h in range(H):
+            z0 = model.encode(start)  # (B, 1, D), every step
+            seq = torch.cat([z0.unsqueeze(1).expand(B, S, 1, -1).reshape(B * S, 1, -1), *preds], 1)  # (BS, t, D)
+            lo = max(0, seq.shape[1] - W)
+            emb = model.embed_actions(actions.reshape(B * S, H, Fb)[:, lo : h + 1])  # (BS, T, D)
+            preds.append(model.predict(seq[:, lo:], emb)[:, -1:])  # (BS, 1, D)
+        return (preds[-1].view(B, S, -1).float() - z_goal.float().unsqueeze(1)).pow(2).sum(-1)  # (B, S)
+
+    return cost
+
+
+class _Rollout:
+    """Adapter: anything with ``rollout`` for `latent_goal_cost`."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.rollout = fn
+
+
+def build_rows(cfg: SpeedConfig, device: torch.device) -> dict[str, tuple[Callable[[], None], int, int]]:
+    """Each row: a function running one plan, and the (samples, iterations) it runs."""
+    torch.manual_seed(cfg.seed)
+    mcfg = replace(MODEL_PRESETS["paper"], history=cfg.history, action_dim=2, frameskip=5)
+    model = LeWM(mcfg).to(device).eval()
+    for p in model.predictor.parameters():  # AdaLN-zero blocks are the identity at init; give them work
+        p.data += 0.02 * torch.randn_like(p)
+    size = mcfg.image_size
+    start = torch.randint(0, 256, (1, 1, size, size, 3), dtype=torch.uint8, device=device)
+    goal = torch.randint(0, 256, (1, 1, size, size, 3), dtype=torch.uint8, device=device)
+    pcfg = PlanConfig(num_samples=cfg.samples, iterations=cfg.iterations, topk=cfg.topk, horizon=cfg.horizon)
+    mean0 = torch.zeros(1, cfg.horizon, mcfg.action_block_dim, device=device)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+
+    def ours(rollout: Callable) -> Callable[[], None]:
+        def run() -> None:
+            z, z_goal = model.encode(start), model.encode(goal)[:, 0]  # once per plan
+            plan(latent_goal_cost(_Rollout(rollout), z, z_goal), mean0, pcfg, gen)
+
+        return run
+
+    def obvious() -> None:
+        plan(obvious_cost(model, start, goal), mean0, pcfg, gen)
+
+    rows = {
+        "(a) ours: incremental rollout": (ours(model.rollout), cfg.samples, cfg.iterations),
+        "(a0) plain rollout, encode once": (ours(model.rollout_plain), cfg.samples, cfg.iterations),
+        "(b) obvious: re-encode, re-predict": (obvious, cfg.samples, cfg.iterations),
+    }
+    if cfg.compile:
+        mode = "reduce-overhead" if device.type == "cuda" else "default"
+        rows["(a) ours + torch.compile"] = (
+            ours(torch.compile(model.rollout, mode=mode)),
+            cfg.samples,
+            cfg.iterations,
+        )
+    if not cfg.skip_dino:
+        cuda = device.type == "cuda"
+        ds = cfg.dino_samples or (cfg.samples if cuda else 10)
+        di = cfg.dino_iterations or (cfg.iterations if cuda else 1)
+        dino = DinoWMSized(history=3).to(device).eval()
+        dpix = torch.randn(2, 3, 196, 196, device=device)
+        dprop = torch.randn(2, 2, device=device)
+        dcfg = replace(pcfg, num_samples=ds, iterations=di, topk=min(cfg.topk, ds))
+
+        def dino_plan() -> None:
+            tok = dino.encode(dpix, dprop)  # (2, 196, 394): start and goal, once per plan
+            plan(lambda a: dino.rollout_cost(tok[:1], tok[1:], a), mean0, dcfg, gen)
+
+        rows["(c) DINO-WM-sized, same CEM"] = (dino_plan, ds, di)
+    return rows
+
+
+def count_gflop(run: Callable[[], None]) -> float:
+    """GFLOP of one call (matmuls, convolutions and attention; elementwise work is not counted)."""
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return counter.get_total_flops() / 1e9
+
+
+def main(cfg: SpeedConfig) -> None:
+    device = resolve_device(cfg.device)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    amp = resolve_precision(cfg.precision, device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    rows = build_rows(cfg, device)
+    times: dict[str, list[float]] = {name: [] for name in rows}
+    gflop: dict[str, float] = {}
+    with torch.inference_mode(), autocast(device, amp):
+        for name, (run, _, _) in rows.items():
+            run()  # warm-up (and compilation)
+            gflop[name] = count_gflop(run)
+        for _ in range(cfg.repeats):  # interleaved, so a burst of load hits every row alike
+            for name, (run, _, _) in rows.items():
+                sync()
+                t0 = time.perf_counter()
+                run()
+                sync()
+                times[name].append(1000 * (time.perf_counter() - t0))
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(
+        f"device {device} ({gpu}), precision {amp or torch.float32}, threads {torch.get_num_threads()}; "
+        f"CEM {cfg.samples} samples, H={cfg.horizon}, history {cfg.history}, 1 context frame, 224-px frames; "
+        f"best of {cfg.repeats}"
+    )
+    header = (
+        f"{'row':<38} {'measured':>10} {'ms/iter':>10} {'ms/plan @' + str(cfg.samples) + 'x30':>16} "
+        f"{'GFLOP/plan':>11} {'TFLOP/s':>8} {'x ours':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    ref = None
+    for name, (_, s, it) in rows.items():
+        best = min(times[name])
+        scale = cfg.samples / s  # linear in samples (only row (c) may run fewer)
+        per_iter = best / it * scale
+        full = per_iter * PAPER_ITERATIONS
+        flop = gflop[name] / it * scale * PAPER_ITERATIONS
+        ref = ref or full
+        extrap = "" if (it == PAPER_ITERATIONS and s == cfg.samples) else "*"
+        print(
+            f"{name:<38} {f'{s}x{it}':>10} {per_iter:>10.1f} {f'{full:.0f}{extrap}':>16} {flop:>11.0f} "
+            f"{flop / full:>8.2f} {full / ref:>8.1f}"
+        )
+    print("* extrapolated linearly from the measured samples x iterations to the paper's 300 x 30 (per sample count)")
+
+
+if __name__ == "__main__":
+    main(tyro.cli(SpeedConfig))

@@ -105,6 +105,15 @@ ENVS: tuple[EnvEntry, ...] = (
         policies={"pickplace": "lewm_envs.cube:CubePickPlacePolicy"},
         default_policy="pickplace",
     ),
+    EnvEntry(
+        env_id="lewm/DMC-v0",
+        entry_point="lewm_envs.dmc:DMCEnv",
+        alias="dmc",
+        max_episode_steps=1000,
+        kwargs={"image_size": 64},
+        policies={"noise": "lewm_envs.dmc:ColoredNoisePolicy"},
+        default_policy="noise",
+    ),
 )
 """The suite. Add an env here (PushT, Reacher, Cube, ...) and the tables below follow."""
 

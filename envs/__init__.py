@@ -93,7 +93,7 @@ ENVS: tuple[EnvEntry, ...] = (
         alias="reacher",
         max_episode_steps=200,
         kwargs={"image_size": 64},
-        policies={"noise": "lewm_envs.reacher:ReacherNoisePolicy"},
+        policies={"noise": "lewm_envs.reacher:ReacherNoisePolicy", "sac": "lewm_envs.reacher:ReacherSACPolicy"},
         default_policy="noise",
     ),
     EnvEntry(

@@ -100,7 +100,7 @@ class FrameRenderer:
         mujoco = _import_mujoco()
         self._renderer = None
         self.image_size = check_image_size(image_size)
-        self.camera = self._camera_id(mujoco, model, camera)
+        self.camera = self.camera_index(model, camera)
         # Both must be set before the renderer exists: its GL framebuffers are sized and multisampled from them.
         model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), self.image_size)
         model.vis.global_.offheight = max(int(model.vis.global_.offheight), self.image_size)
@@ -124,7 +124,13 @@ class FrameRenderer:
         self._scene_option = scene_option if scene_option is not None else mujoco.MjvOption()
 
     @staticmethod
-    def _camera_id(mujoco: Any, model: Any, camera: int | str) -> int:
+    def camera_index(model: Any, camera: int | str) -> int:
+        """The id of camera ``camera`` (an id or a name) of ``model``.
+
+        Raises:
+            ValueError: No such camera.
+        """
+        mujoco = _import_mujoco()
         if isinstance(camera, str):
             cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
             if cam_id < 0:
@@ -271,7 +277,7 @@ class DMCEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             self.observation_space = spaces.Box(-np.inf, np.inf, (self._obs_dim,), np.float32)
         self._renderer: FrameRenderer | None = None
-        self._camera = camera_id
+        self._camera = FrameRenderer.camera_index(self.model, camera_id)
         if obs_type == "pixels":
             self._renderer = FrameRenderer(self.model, self.image_size, camera_id, fast=self.fast_render)
         self._frame: np.ndarray | None = None

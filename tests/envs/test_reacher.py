@@ -17,7 +17,8 @@ pytest.importorskip("dm_control", reason="needs the dmc extra: pip install 'lewm
 
 from gymnasium.utils.env_checker import check_env
 
-from lewm_envs import reacher
+from lewm_agents.data.policies import make_policy
+from lewm_envs import load_policy_class, reacher
 from lewm_envs.reacher import (
     ReacherEnv,
     ReacherGoalFeatures,
@@ -192,9 +193,14 @@ def test_goal_features_and_the_training_wrapper(env: ReacherEnv) -> None:
     wrapped.close()
 
 
-def test_sac_policy_without_a_model_says_how_to_train_one(tmp_path) -> None:
+def test_sac_policy_without_a_model_says_how_to_train_one(tmp_path, monkeypatch) -> None:
     with pytest.raises(FileNotFoundError, match=r"benchmarks/train_reacher_sac.py --out .*missing.zip"):
         ReacherSACPolicy(model_path=tmp_path / "missing.zip")
+    # `lewm collect reacher --policy sac` builds it with the default path, relative to the working directory.
+    assert load_policy_class("reacher", "sac") is ReacherSACPolicy
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"No Reacher SAC model at models/reacher_sac.zip"):
+        make_policy("lewm/Reacher-v0", "sac", action_space=gym.spaces.Box(-1, 1, (2,)), seed=0)
 
 
 @pytest.mark.slow

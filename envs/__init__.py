@@ -93,7 +93,7 @@ ENVS: tuple[EnvEntry, ...] = (
         alias="reacher",
         max_episode_steps=200,
         kwargs={"image_size": 64},
-        policies={"noise": "lewm_envs.reacher:ReacherNoisePolicy"},
+        policies={"noise": "lewm_envs.reacher:ReacherNoisePolicy", "sac": "lewm_envs.reacher:ReacherSACPolicy"},
         default_policy="noise",
     ),
     EnvEntry(
@@ -104,6 +104,15 @@ ENVS: tuple[EnvEntry, ...] = (
         kwargs={"image_size": 64},
         policies={"pickplace": "lewm_envs.cube:CubePickPlacePolicy"},
         default_policy="pickplace",
+    ),
+    EnvEntry(
+        env_id="lewm/DMC-v0",
+        entry_point="lewm_envs.dmc:DMCEnv",
+        alias="dmc",
+        max_episode_steps=1000,
+        kwargs={"image_size": 64},
+        policies={"noise": "lewm_envs.dmc:ColoredNoisePolicy"},
+        default_policy="noise",
     ),
 )
 """The suite. Add an env here (PushT, Reacher, Cube, ...) and the tables below follow."""

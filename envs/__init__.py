@@ -111,7 +111,7 @@ ENVS: tuple[EnvEntry, ...] = (
         alias="dmc",
         max_episode_steps=1000,
         kwargs={"image_size": 64},
-        policies={"noise": "lewm_envs.dmc:ColoredNoisePolicy"},
+        policies={"noise": "lewm_envs.noise:ColoredNoisePolicy"},
         default_policy="noise",
     ),
 )

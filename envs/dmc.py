@@ -22,7 +22,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import math
 import weakref
 from typing import Any, SupportsFloat
 
@@ -429,97 +428,3 @@ class DMCEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _info(self) -> dict[str, Any]:
         return {"state": self.state, "observation": self._dmc_observation()}
-
-
-# ---------------------------------------------------------------------- collection policy
-
-
-def powerlaw_noise(beta: float, steps: int, dims: int, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian noise with power spectrum 1/f^beta and unit variance (Timmer & Koenig, 1995).
-
-    beta = 0 is white noise, 1 pink, 2 red (Brownian-like): the larger beta, the slower the noise wanders.
-
-    Returns:
-        float64 (steps, dims), each column an independent sequence.
-    """
-    freqs = np.fft.rfftfreq(steps)  # (F,)
-    freqs[0] = 1.0 / steps  # the zero frequency gets the lowest resolvable one's power instead of infinity
-    amplitude = freqs ** (-beta / 2.0)  # (F,)
-    real = rng.normal(size=(dims, freqs.size)) * amplitude  # (dims, F)
-    imag = rng.normal(size=(dims, freqs.size)) * amplitude  # (dims, F)
-    # The zero (and, for even lengths, the Nyquist) frequency of a real signal has no imaginary part.
-    imag[:, 0] = 0.0
-    real[:, 0] *= math.sqrt(2.0)
-    if steps % 2 == 0:
-        imag[:, -1] = 0.0
-        real[:, -1] *= math.sqrt(2.0)
-    noise = np.fft.irfft(real + 1j * imag, n=steps, axis=1)  # (dims, steps)
-    # The expected standard deviation of that sum, so every beta gives unit variance on average.
-    weights = amplitude[1:].copy()
-    weights[-1] *= (1 + steps % 2) / 2.0
-    sigma = 2.0 * math.sqrt(float(np.sum(weights**2))) / steps
-    return (noise / sigma).T
-
-
-class ColoredNoisePolicy:
-    """Random actions with temporally correlated 1/f^beta ("coloured", by default pink) noise, for any bounded Box.
-
-    Temporally correlated noise explores far better than independent uniform actions in continuous control: the
-    system is pushed the same way for a while, so it travels instead of jittering in place (Eberhard et al., 2023,
-    "Pink noise is all you need"). Each episode draws a fresh sequence; the action is
-    ``clip(mid + half_range * scale * noise, low, high)``. It reads nothing from ``info``.
-
-    Args:
-        action_space: A Box with finite bounds.
-        seed: Seed of the policy's own generator; the same seed gives the same actions.
-        beta: Spectral exponent in [0, 3] (0 white, 1 pink, 2 red).
-        scale: Standard deviation of the noise, in half-ranges of the action space.
-        horizon: Length of the noise sequence drawn at once (a new one follows when it runs out).
-
-    Example:
-        >>> policy = ColoredNoisePolicy(action_space=spaces.Box(-1.0, 1.0, (6,)), seed=0)
-        >>> policy(None, {}).shape
-        (6,)
-    """
-
-    def __init__(
-        self,
-        *,
-        action_space: spaces.Box,
-        seed: int | None = None,
-        beta: float = 1.0,
-        scale: float = 1.0,
-        horizon: int = 1000,
-    ) -> None:
-        if not isinstance(action_space, spaces.Box) or not (
-            np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))
-        ):
-            raise ValueError(f"ColoredNoisePolicy needs a Box action space with finite bounds, got {action_space}.")
-        if not (math.isfinite(beta) and 0.0 <= beta <= 3.0):
-            raise ValueError(f"beta must be in [0, 3] (0 white, 1 pink, 2 red noise), got {beta!r}.")
-        if not (math.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be a positive standard deviation (in half-ranges), got {scale!r}.")
-        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 2:
-            raise ValueError(f"horizon must be an int >= 2 steps, got {horizon!r}.")
-        self.action_space = action_space
-        self.beta, self.scale, self.horizon = float(beta), float(scale), int(horizon)
-        self._low = action_space.low.astype(np.float64).reshape(-1)  # (A,)
-        self._high = action_space.high.astype(np.float64).reshape(-1)  # (A,)
-        self._rng = np.random.default_rng(seed)
-        self._noise = np.zeros((0, self._low.size))  # (horizon, A), drawn lazily
-        self._t = 0
-
-    def reset(self, seed: int | None = None) -> None:
-        """Starts a new noise sequence (reseeding the generator when ``seed`` is given)."""
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
-        self._noise, self._t = np.zeros((0, self._low.size)), 0
-
-    def __call__(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
-        """Returns the next action, float32 with the action space's shape."""
-        if self._t >= len(self._noise):
-            self._noise, self._t = powerlaw_noise(self.beta, self.horizon, self._low.size, self._rng), 0
-        mid, half = (self._high + self._low) / 2.0, (self._high - self._low) / 2.0
-        action = mid + half * self.scale * self._noise[self._t]  # (A,)
-        self._t += 1
-        return np.clip(action, self._low, self._high).astype(np.float32).reshape(self.action_space.shape)

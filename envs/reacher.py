@@ -31,7 +31,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from lewm_envs.dmc import ColoredNoisePolicy, DMCEnv
+from lewm_envs.dmc import DMCEnv
+from lewm_envs.noise import ColoredNoisePolicy
 
 SUCCESS_THRESHOLD: float = 0.05
 """A joint matches the goal when its wrapped angle error is below this, in radians."""
@@ -271,7 +272,7 @@ def _box_or_default(action_space: spaces.Box | None) -> spaces.Box:
 class ReacherNoisePolicy(ColoredNoisePolicy):
     """Random torques with temporally correlated 1/f^beta ("coloured") noise: the arm sweeps the whole workspace.
 
-    :class:`~lewm_envs.dmc.ColoredNoisePolicy` for Reacher's (2,) torques; it reads nothing from ``info``.
+    :class:`~lewm_envs.noise.ColoredNoisePolicy` for Reacher's (2,) torques; it reads nothing from ``info``.
 
     Args:
         action_space: Actions are clipped to its bounds; defaults to Box(-1, 1, (2,), float32).

@@ -73,7 +73,8 @@ def _spec(
     )
 
 
-# One row per env (the lewm/* envs of lewm_envs); TwoRoom uses a history of 1 frame as in the paper's text (reference/lewm.md §2.5).
+# One row per env (the lewm/* envs of lewm_envs). TwoRoom uses a history of 1 frame, as in the paper's text
+# (reference/lewm.md §2.5).
 BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
     "tworoom": {
         "ci": _spec(

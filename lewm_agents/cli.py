@@ -241,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE)
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        # Headless MuJoCo (Reacher, Cube, DMC, Gymnasium MuJoCo envs) renders through EGL; it must be chosen before
+        # mujoco is imported. The CLI is a script, so it may set it; the library never does.
+        os.environ.setdefault("MUJOCO_GL", "egl")
     if cmd not in COMMANDS:
         print(f"lewm: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
         return 2

@@ -98,11 +98,10 @@ def sample_start_goal_pairs(
     return starts, starts + goal_offset
 
 
-def _make_env(env_id: str, image_size: int, budget: int) -> gym.Env:
-    try:
-        return gym.make(env_id, image_size=image_size, max_episode_steps=budget)
-    except TypeError:  # an env without an image_size argument (a plain gymnasium env)
-        return gym.make(env_id, render_mode="rgb_array", max_episode_steps=budget)
+def _make_env(tasks: EvalTasks, budget: int) -> gym.Env:
+    """The env the data was recorded from, made with the same kwargs (image size, DMC domain/task, ...)."""
+    kwargs = {k: v for k, v in tasks.env_kwargs.items() if k != "max_episode_steps"} or {"image_size": tasks.image_size}
+    return gym.make(tasks.env_id, max_episode_steps=budget, **kwargs)
 
 
 def _write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> None:
@@ -120,6 +119,7 @@ class EvalTasks:
 
     env_id: str
     image_size: int
+    env_kwargs: dict[str, Any]
     data: Path
     start_states: np.ndarray  # (n, S)
     goal_states: np.ndarray  # (n, S)
@@ -165,6 +165,7 @@ def load_tasks(cfg: EvalConfig, ckpt_meta: dict[str, Any]) -> EvalTasks:
         return EvalTasks(
             env_id=cfg.env or reader.env_id,
             image_size=reader.image_size,
+            env_kwargs=dict(reader.env_kwargs),
             data=data_path,
             start_states=states[starts],
             goal_states=states[goals],
@@ -216,7 +217,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
 
         ckpt_meta = read_checkpoint_meta(cfg.checkpoint)
     tasks = load_tasks(cfg, ckpt_meta)
-    envs = [_make_env(tasks.env_id, tasks.image_size, cfg.budget) for _ in range(min(cfg.batch, cfg.episodes))]
+    envs = [_make_env(tasks, cfg.budget) for _ in range(min(cfg.batch, cfg.episodes))]
     if cfg.policy == "lewm":
         from lewm_agents.agent import MPCAgent
 

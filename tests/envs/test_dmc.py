@@ -18,7 +18,7 @@ pytest.importorskip("dm_control", reason="needs the dmc extra: pip install 'lewm
 from gymnasium.utils.env_checker import check_env
 
 from lewm_envs import dmc
-from lewm_envs.dmc import ColoredNoisePolicy, DMCEnv, powerlaw_noise
+from lewm_envs.dmc import DMCEnv
 
 
 def _lag1_autocorrelation(x: np.ndarray) -> float:
@@ -196,30 +196,6 @@ def test_bad_reset_options_and_actions_raise(cartpole: DMCEnv) -> None:
     cartpole.reset(seed=0)
     with pytest.raises(ValueError, match=r"action must be 1 finite numbers"):
         cartpole.step(np.array([np.nan]))
-
-
-def test_powerlaw_noise_has_unit_variance_and_beta_sets_the_smoothness() -> None:
-    rng = np.random.default_rng(0)
-    white, pink, red = (powerlaw_noise(beta, 4096, 8, rng) for beta in (0.0, 1.0, 2.0))
-    for noise in (white, pink):
-        assert noise.shape == (4096, 8) and noise.std() == pytest.approx(1.0, rel=0.15)
-    rho = [np.mean([_lag1_autocorrelation(n[:, d]) for d in range(8)]) for n in (white, pink, red)]
-    assert abs(rho[0]) < 0.05 and rho[0] < rho[1] < rho[2] and rho[2] > 0.9
-
-
-def test_colored_noise_policy_is_seeded_bounded_and_correlated() -> None:
-    space = gym.spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([1.0, 4.0], np.float32), dtype=np.float32)
-    a, b = ColoredNoisePolicy(action_space=space, seed=3), ColoredNoisePolicy(action_space=space, seed=3)
-    actions = np.stack([a(None, {}) for _ in range(500)])
-    np.testing.assert_array_equal(actions, np.stack([b(None, {}) for _ in range(500)]))
-    assert actions.dtype == np.float32 and np.all(actions >= space.low) and np.all(actions <= space.high)
-    assert _lag1_autocorrelation(actions[:, 0]) > 0.3  # pink: consecutive actions are alike
-    b.reset(seed=3)
-    np.testing.assert_array_equal(b(None, {}), actions[0])
-    quiet = ColoredNoisePolicy(action_space=space, seed=0, scale=0.01)  # std 0.01 half-ranges around the middle
-    np.testing.assert_allclose(np.stack([quiet(None, {}) for _ in range(100)]), [[0.0, 2.0]] * 100, atol=0.1)
-    with pytest.raises(ValueError, match=r"finite bounds"):
-        ColoredNoisePolicy(action_space=gym.spaces.Box(-np.inf, np.inf, (2,)))
 
 
 def test_docstring_examples_run() -> None:

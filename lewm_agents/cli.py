@@ -65,36 +65,32 @@ def _positional_to_flag(args: list[str], flag: str) -> list[str]:
 
 
 def _cmd_train(args: list[str]) -> None:
-    from dataclasses import replace
+    from lewm_agents.distributed import env_from_environ, launch
+    from lewm_agents.train import config_from_args, describe, train
 
-    from lewm_agents.train import TRAIN_PRESETS, TrainConfig, describe, train
-
-    args = _positional_to_flag(args, "--data")
     dry_run = "--dry-run" in args
-    args = [a for a in args if a != "--dry-run"]
-    preset = "paper"
-    for i, a in enumerate(args):
-        if a == "--preset" and i + 1 < len(args):
-            preset = args[i + 1]
-        elif a.startswith("--preset="):
-            preset = a.split("=", 1)[1]
-    if preset not in TRAIN_PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(TRAIN_PRESETS)}.")
-    cfg = tyro.cli(
-        TrainConfig,
-        args=args,
-        default=TRAIN_PRESETS[preset],
-        prog="lewm train",
-        description="Train a LeWorldModel. `lewm train DATA --preset small`; --dry-run prints the model "
-        "size without training. Defaults shown are the chosen preset's.",
-    )
-    cfg = replace(cfg, preset=preset)
+    cfg = config_from_args([a for a in args if a != "--dry-run"])
     if dry_run:
         d = describe(cfg)
-        _print_table([(f"params/{k}", f"{v:,}") for k, v in d["parameters"].items()])
+        f = d["flops"]
+        _print_table(
+            [
+                *[(f"params/{k}", f"{v:,}") for k, v in d["parameters"].items()],
+                ("flops/step forward", f"{f.forward / 1e12:.3f} TFLOP"),
+                ("flops/step backward", f"{f.backward / 1e12:.3f} TFLOP"),
+                ("flops/step total", f"{f.total / 1e12:.3f} TFLOP (batch {f.batch_size})"),
+                ("flops/clip", f"{f.per_clip / 1e9:.2f} GFLOP"),
+                ("flops counted", "matmuls of forward + backward (linear, conv, attention, SIGReg projection)"),
+            ]
+        )
         return
-    summary = train(cfg)
-    _print_table([(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in summary.items()])
+    env = env_from_environ()
+    if cfg.devices > 1 and env.world == 1:  # launch the K processes here; under torchrun we are one of them
+        summary = launch(train, (cfg,), cfg.devices)
+    else:
+        summary = train(cfg)
+    if env.is_main:
+        _print_table([(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in summary.items()])
 
 
 def _cmd_eval(args: list[str]) -> None:

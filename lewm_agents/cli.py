@@ -1,4 +1,5 @@
-"""The ``lewm`` command: ``collect``, ``train``, ``eval``, ``benchmark``, ``info`` (tyro over frozen dataclasses).
+"""The ``lewm`` command: ``collect``, ``train``, ``tune-lambda``, ``eval``, ``benchmark``, ``info`` (tyro over frozen
+dataclasses).
 
 Nothing imports this module; it parses arguments, calls the library, and prints what the library returns.
 """
@@ -15,13 +16,14 @@ from typing import Any
 
 import tyro
 
-USAGE = """usage: lewm {collect,train,eval,benchmark,info} [--help] ...
+USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,info} [--help] ...
 
-  collect    record reward-free pixel episodes from a Gymnasium env into an HDF5 dataset
-  train      train a LeWorldModel on a dataset (--preset smoke|small|gpu|paper)
-  eval       evaluate a checkpoint (or the random policy) under the paper's goal-reaching protocol
-  benchmark  collect -> train -> evaluate -> report for one env and scale
-  info       summarise a dataset (.h5) or a checkpoint (run directory)
+  collect      record reward-free pixel episodes from a Gymnasium env into an HDF5 dataset
+  train        train a LeWorldModel on a dataset (--preset smoke|small|gpu|paper, --devices K)
+  tune-lambda  search the SIGReg weight lambda with short runs scored by a state probe
+  eval         evaluate a checkpoint (or the random policy) under the paper's goal-reaching protocol
+  benchmark    collect -> train -> evaluate -> report for one env and scale
+  info         summarise a dataset (.h5) or a checkpoint (run directory)
 
 Run `lewm <command> --help` for the options of a command.
 """
@@ -93,6 +95,38 @@ def _cmd_train(args: list[str]) -> None:
         _print_table([(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in summary.items()])
 
 
+def _cmd_tune_lambda(args: list[str]) -> None:
+    from lewm_agents.tune import TuneConfig, tune_lambda
+
+    cfg = tyro.cli(
+        TuneConfig,
+        args=args,
+        prog="lewm tune-lambda",
+        config=(tyro.conf.PositionalRequiredArgs,),
+        description="Search the SIGReg weight lambda: golden-section search over log-spaced candidates, each a "
+        "short training run scored by a linear probe of the state on held-out episodes (collapsed runs score "
+        "-inf). Writes OUT/lambda_search.json and OUT/lambda_search.png.",
+    )
+    r = tune_lambda(cfg)
+    rows = [
+        (
+            f"lambda {run['lam']:.4g}",
+            "collapsed"
+            if run["collapsed"]
+            else f"score {run['score']:.4f}  val_pred {run['val_pred_loss']:.4f}  "
+            f"eff_rank {run['eff_rank']:.1f}  std {run['emb_std']:.3f}",
+        )
+        for run in r["runs"]
+    ]
+    rows += [
+        ("criterion", r["criterion"]),
+        ("runs trained", f"{r['runs_trained']} of {len(r['candidates'])} candidates"),
+        ("chosen lambda", f"{r['chosen_lambda']:.4g}"),
+        ("written", f"{Path(cfg.out) / 'lambda_search.json'}, {Path(cfg.out) / 'lambda_search.png'}"),
+    ]
+    _print_table(rows)
+
+
 def _cmd_eval(args: list[str]) -> None:
     from lewm_agents.evaluate import EvalConfig, evaluate
 
@@ -154,6 +188,7 @@ def _cmd_info(args: list[str]) -> None:
 COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "collect": _cmd_collect,
     "train": _cmd_train,
+    "tune-lambda": _cmd_tune_lambda,
     "eval": _cmd_eval,
     "benchmark": _cmd_benchmark,
     "info": _cmd_info,

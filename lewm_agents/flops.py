@@ -81,6 +81,19 @@ def count_step_flops(model_cfg: ModelConfig, batch_size: int, num_proj: int = NU
     return StepFlops(int(fwd.get_total_flops()), int(bwd.get_total_flops()), batch_size)
 
 
+def gpu_peak_bf16(name: str) -> float | None:
+    """Data-sheet dense bf16 FLOP/s of a GPU by its ``torch.cuda.get_device_name``, or None if unknown.
+
+    Example:
+        >>> gpu_peak_bf16("NVIDIA H100 80GB HBM3") / 1e12
+        989.4
+    """
+    for key, tflops in PEAK_BF16_TFLOPS:
+        if key in name:
+            return tflops * 1e12
+    return None
+
+
 def peak_flops(device: torch.device, dtype: torch.dtype | None = torch.bfloat16) -> tuple[float, str]:
     """The device's peak FLOP/s for ``dtype`` matmuls and where the number comes from.
 
@@ -89,9 +102,9 @@ def peak_flops(device: torch.device, dtype: torch.dtype | None = torch.bfloat16)
     """
     if device.type == "cuda" and dtype == torch.bfloat16:
         name = torch.cuda.get_device_name(device)
-        for key, tflops in PEAK_BF16_TFLOPS:
-            if key in name:
-                return tflops * 1e12, f"{name}: data sheet, dense bf16"
+        peak = gpu_peak_bf16(name)
+        if peak is not None:
+            return peak, f"{name}: data sheet, dense bf16"
     measured = measure_matmul_flops(device, dtype or torch.float32)
     return measured, f"{device.type}: measured {str(dtype or torch.float32).removeprefix('torch.')} matmul"
 

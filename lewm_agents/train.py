@@ -49,6 +49,7 @@ __all__ = [
     "config_from_args",
     "describe",
     "lr_at",
+    "make_loader",
     "recalibrate_batchnorm",
     "train",
     "validate",
@@ -240,6 +241,29 @@ def _save(run: _Run, learner: Learner, step: int, train_seconds: float, metrics:
     return path
 
 
+def make_loader(
+    dataset: ClipDataset,
+    cfg: TrainConfig,
+    device: torch.device,
+    start: int,
+    total: int,
+    env: DistEnv | None = None,
+) -> torch.utils.data.DataLoader:
+    """The training DataLoader: this rank's share of the batches of steps ``start .. total - 1`` (``StepBatches``),
+    ``cfg.num_workers`` workers prefetching ``cfg.prefetch`` batches each, pinned memory on CUDA. It ships uint8
+    frames ``(B, T, h, w, 3)`` (a quarter of float32's bytes); the model normalises them on the device."""
+    env = env or DistEnv()
+    sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start, total, env.rank, env.world)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=cfg.prefetch if cfg.num_workers else None,
+        generator=torch.Generator().manual_seed(cfg.seed),  # never draw worker seeds from the global RNG (dropout)
+    )
+
+
 def _out_of_time(run: _Run, done: int, reserve: float) -> bool:
     """Whether the time limit (minus what a checkpoint takes) has run out. Decided together under DDP (at log
     steps only, so the all-reduce costs nothing measurable)."""
@@ -257,17 +281,7 @@ def _loop(run: _Run, learner: Learner, start_step: int, train_seconds: float) ->
     from tqdm.auto import tqdm
 
     cfg, device, env = run.cfg, run.device, run.env
-    sampler = StepBatches(
-        len(run.train_set), cfg.batch_size, cfg.seed, start_step, run.total_steps, env.rank, env.world
-    )
-    loader = torch.utils.data.DataLoader(
-        run.train_set,
-        batch_sampler=sampler,
-        num_workers=cfg.num_workers,
-        pin_memory=device.type == "cuda",
-        prefetch_factor=cfg.prefetch if cfg.num_workers else None,
-        generator=torch.Generator().manual_seed(cfg.seed),  # never draw worker seeds from the global RNG (dropout)
-    )
+    loader = make_loader(run.train_set, cfg, device, start_step, run.total_steps, env)
     monitor = Monitor(
         cfg.out,
         start_step=start_step,

@@ -194,3 +194,17 @@ def test_time_limit_checkpoints_and_the_same_command_continues(tworoom_data, tmp
     second = train(replace(cfg, time_limit=None))  # the same command, no limit this time
     assert second["finished"] and second["steps"] == 5
     assert [e["step"] for e in read_metrics(cfg.out)] == [1, 2, 3, 4, 5]
+
+
+def test_loader_ships_uint8_clips_and_workers_do_not_change_the_batches(tworoom_data, tmp_path):
+    from lewm_agents.train import make_loader
+
+    cfg = replace(_cfg(tworoom_data, tmp_path), batch_size=8)
+    ds = ClipDataset(tworoom_data, num_steps=2, frameskip=5, action_stats=load_stats(cfg))
+    plain = list(make_loader(ds, cfg, torch.device("cpu"), 0, 5))
+    pooled = list(make_loader(ds, replace(cfg, num_workers=2, prefetch=2), torch.device("cpu"), 2, 5))
+    pixels, actions = plain[0]
+    assert pixels.dtype == torch.uint8 and pixels.shape == (8, 2, 64, 64, 3)  # normalised later, on the device
+    assert actions.dtype == torch.float32 and actions.shape == (8, 2, 10)
+    for (p1, a1), (p2, a2) in zip(plain[2:], pooled, strict=True):  # resuming at step 2, with workers
+        assert torch.equal(p1, p2) and torch.equal(a1, a2)

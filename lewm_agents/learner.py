@@ -80,10 +80,10 @@ class Learner:
         self.cfg, self.device, self.env, self.amp = cfg, device, env, amp
         torch.manual_seed(cfg.seed)  # the same weights on every rank; dropout then draws from the global RNG
         self.model = LeWM(model_cfg).to(device)
-        if env.world > 1:
-            torch.manual_seed(cfg.seed + 1_000_003 * env.rank)  # rank 0 keeps the single-process stream
-            if cfg.sync_bn:
-                distributed.use_global_batchnorm(self.model)
+        if env.rank > 0:
+            torch.manual_seed(cfg.seed + 1_000_003 * env.rank)  # own dropout masks; rank 0 keeps the 1-process stream
+        if env.world > 1 and cfg.sync_bn:
+            distributed.use_global_batchnorm(self.model)
         if cfg.compile:
             for name in ("encoder", "projector", "predictor", "pred_proj"):
                 getattr(self.model, name).compile()  # in place: parameter names (checkpoints) stay the same

@@ -208,3 +208,17 @@ def test_loader_ships_uint8_clips_and_workers_do_not_change_the_batches(tworoom_
     assert actions.dtype == torch.float32 and actions.shape == (8, 2, 10)
     for (p1, a1), (p2, a2) in zip(plain[2:], pooled, strict=True):  # resuming at step 2, with workers
         assert torch.equal(p1, p2) and torch.equal(a1, a2)
+
+
+@pytest.mark.slow  # inductor compiles the encoder, projectors and predictor on CPU: minutes on 2 cores
+def test_compiled_training_matches_eager_and_keeps_checkpoint_keys(tworoom_data, tmp_path):
+    eager = train(_cfg(tworoom_data, tmp_path / "eager", max_steps=3, log_every=1, bn_recalibration=2))
+    compiled = train(
+        _cfg(tworoom_data, tmp_path / "compiled", max_steps=3, log_every=1, bn_recalibration=2, compile=True)
+    )
+    a, b = read_metrics(tmp_path / "eager"), read_metrics(tmp_path / "compiled")
+    for x, y in zip(a, b, strict=True):
+        assert y["loss"] == pytest.approx(x["loss"], rel=1e-3)
+    assert compiled["finished"] and eager["finished"]
+    ckpt = load_checkpoint(compiled["checkpoint"])  # plain LeWM keys: loads without torch.compile
+    assert not any("_orig_mod" in k for k in ckpt.model.state_dict())

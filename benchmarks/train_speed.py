@@ -30,7 +30,7 @@ from lewm_agents.data import ClipDataset, DatasetReader, compute_action_stats
 from lewm_agents.data.format import Episode, EpisodeWriter
 from lewm_agents.flops import count_step_flops, measure_matmul_flops, peak_flops
 from lewm_agents.learner import Learner
-from lewm_agents.runtime import resolve_device, resolve_precision
+from lewm_agents.runtime import Precision, resolve_device, resolve_precision
 from lewm_agents.train import TRAIN_PRESETS, TrainConfig, make_loader
 
 
@@ -50,6 +50,8 @@ class SpeedConfig:
     """Batch size on CPU for presets whose batch would take minutes per step there (paper, gpu)."""
     compile: bool = False
     """torch.compile the model (as `lewm train --compile`)."""
+    precision: Precision | None = None
+    """Override the presets' precision ('bf16' on a CPU with AVX-512 BF16 / AMX; default: the preset's 'auto')."""
     workers: int | None = None
     """DataLoader workers (default: the preset's)."""
     loader_episodes: int = 24
@@ -68,7 +70,7 @@ def time_model(preset: str, sc: SpeedConfig, device: torch.device, peaks: dict) 
     """Step time, throughput and MFU of one preset's training step on random data."""
     base = TRAIN_PRESETS[preset]
     batch, note = _batch_for(preset, base, device, sc)
-    cfg = replace(base, batch_size=batch, compile=sc.compile)
+    cfg = replace(base, batch_size=batch, compile=sc.compile, precision=sc.precision or base.precision)
     model_cfg = replace(cfg.model, action_dim=2)
     amp = resolve_precision(cfg.precision, device)
     learner = Learner(cfg, model_cfg, device, amp=amp)

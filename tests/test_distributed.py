@@ -147,7 +147,6 @@ def _train_cfg(data, out, **kw):
     )
 
 
-@pytest.mark.slow  # two spawned processes that import torch, plus the reference run: about a minute under load
 def test_two_process_training_matches_one_process(tworoom_data, tmp_path):
     from lewm_agents.checkpoint import list_checkpoints
     from lewm_agents.train import train

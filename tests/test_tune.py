@@ -52,7 +52,6 @@ def test_collapsed_run_scores_minus_infinity(tworoom_data, tmp_path):
     assert r["collapsed"] and r["score"] == -math.inf and r["emb_std"] < 1e-6
 
 
-@pytest.mark.slow  # a handful of tiny training runs, twice
 def test_tune_lambda_cli_writes_curve_and_choice_and_reuses_runs(tworoom_data, tmp_path, capsys):
     from lewm_agents.cli import main
 

@@ -8,6 +8,7 @@ Dimension letters: B batch (this rank's share under DDP), T clip frames, D laten
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -90,11 +91,14 @@ class Learner:
         self.generator = torch.Generator(device=device).manual_seed(cfg.seed)  # same directions on every rank
         objective: nn.Module = _Objective(self.model, cfg.lam, cfg.num_proj, self.generator)
         if env.world > 1:
-            objective = nn.parallel.DistributedDataParallel(
+            ddp = nn.parallel.DistributedDataParallel
+            # Global BN keeps the buffers equal on every rank; local BN takes rank 0's at every forward.
+            sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(ddp).parameters else None
+            objective = ddp(
                 objective,
                 device_ids=[device.index] if device.type == "cuda" else None,
-                broadcast_buffers=not cfg.sync_bn,  # global BN keeps the buffers equal; local BN takes rank 0's
                 gradient_as_bucket_view=True,
+                **{sync or "broadcast_buffers": not cfg.sync_bn},
             )
         self.objective = objective
         self.opt = torch.optim.AdamW(

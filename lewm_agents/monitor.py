@@ -147,7 +147,10 @@ class Monitor:
         return entries
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        """TensorBoard scalars for step ``step`` (``train/``, ``val/`` and ``charts/`` tags) and the collapse check."""
+        """TensorBoard scalars for step ``step`` (``train/``, ``val/`` and ``charts/`` tags) and the collapse check
+        (main rank only: one warning per run, not one per process)."""
+        if not self.write:
+            return
         if self._writer is not None:
             for k, v in metrics.items():
                 if k.startswith("val_"):

@@ -39,7 +39,7 @@ def test_non_finite_loss_stops_the_run(tmp_path):
 
 
 def test_collapse_warning_after_patience_logs_once(tmp_path):
-    m = Monitor(tmp_path, start_step=0, latent_dim=100, collapse_fraction=0.05, collapse_patience=3, write=False)
+    m = Monitor(tmp_path, start_step=0, latent_dim=100, collapse_fraction=0.05, collapse_patience=3)
     healthy = {"eff_rank": 40.0, "emb_std": 0.9}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -50,3 +50,4 @@ def test_collapse_warning_after_patience_logs_once(tmp_path):
             m.log(step, {"eff_rank": 30.0, "emb_std": 0.001})
     assert len(caught) == 1 and issubclass(caught[0].category, CollapseWarning)
     assert "step 12" in str(caught[0].message) and "--lam" in str(caught[0].message)
+    m.close()

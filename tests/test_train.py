@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import replace
 
 import pytest
@@ -222,3 +223,14 @@ def test_compiled_training_matches_eager_and_keeps_checkpoint_keys(tworoom_data,
     assert compiled["finished"] and eager["finished"]
     ckpt = load_checkpoint(compiled["checkpoint"])  # plain LeWM keys: loads without torch.compile
     assert not any("_orig_mod" in k for k in ckpt.model.state_dict())
+
+
+def test_collapse_without_sigreg_is_warned_and_not_with_it(tworoom_data, tmp_path):
+    from lewm_agents.monitor import CollapseWarning
+
+    for lam, expect in ((0.0, 1), (0.09, 0)):
+        cfg = _cfg(tworoom_data, tmp_path / f"{lam}", max_steps=40, lr=2e-3, lam=lam, log_every=5, bn_recalibration=2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            train(cfg)
+        assert sum(issubclass(w.category, CollapseWarning) for w in caught) == expect, lam

@@ -65,6 +65,9 @@ class TrainConfig:
     runs longer than the minute or two of compilation."""
     num_workers: int = 0
     """DataLoader worker processes (they ship uint8 frames; the model normalises on the device)."""
+    in_memory: bool | None = None
+    """Load the training frames into RAM (workers share them copy-on-write); None: only when they take < 2 GiB.
+    From memory the loader is ~10x faster than from the file's lzf chunks (benchmarks/train_speed.py)."""
     prefetch: int = 2
     """Batches each worker prepares ahead (DataLoader prefetch_factor; needs num_workers > 0)."""
     sync_bn: bool = True
@@ -130,7 +133,14 @@ class TrainConfig:
 TRAIN_PRESETS: dict[str, TrainConfig] = {
     "paper": TrainConfig(num_workers=6, prefetch=3),
     "gpu": TrainConfig(
-        preset="gpu", model=MODEL_PRESETS["gpu"], batch_size=128, lr=3e-4, epochs=10, num_workers=8, prefetch=4
+        preset="gpu",
+        model=MODEL_PRESETS["gpu"],
+        batch_size=128,
+        lr=3e-4,
+        epochs=10,
+        num_workers=8,
+        prefetch=4,
+        in_memory=True,  # ~500k frames of 64 px: 6 GB, in RAM on a 128 GiB GPU host
     ),
     "small": TrainConfig(
         preset="small", model=MODEL_PRESETS["small"], batch_size=64, lr=5e-4, epochs=6, num_proj=256, log_every=25

@@ -64,6 +64,7 @@ _RESUMABLE = {
     "devices",
     "num_workers",
     "prefetch",
+    "in_memory",
     "compile",
     "deterministic",
     "time_limit",
@@ -125,7 +126,12 @@ def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: floa
         }
     T = model_cfg.history + 1
     train_set = ClipDataset(
-        cfg.data, num_steps=T, frameskip=model_cfg.frameskip, action_stats=stats, episodes=train_eps
+        cfg.data,
+        num_steps=T,
+        frameskip=model_cfg.frameskip,
+        action_stats=stats,
+        episodes=train_eps,
+        in_memory=cfg.in_memory,
     )
     val_set = None
     if len(val_eps):

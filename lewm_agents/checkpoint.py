@@ -216,6 +216,39 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     return Checkpoint(path=ckpt, model=model.to(device).eval(), config=cfg, action_stats=stats, meta=meta)
 
 
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimizer's state as ``(tensors, json_dict)`` for ``trainer_state``: moments as ``optim.<param>.<name>``
+    tensors, hyper-parameters and scalar entries as JSON."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{pid}.{k}"] = v
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], extra: dict) -> None:
+    """Inverse of `optimizer_tensors` (each state moves to its parameter's device)."""
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = v
+    for key, v in extra["scalars"].items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    try:
+        opt.load_state_dict({"state": state, "param_groups": extra["param_groups"]})
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(
+            f"the optimizer state of the checkpoint does not fit this model ({e}); resume with the settings the run "
+            f"was started with, or start a new run."
+        ) from e
+
+
 def load_trainer_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The optimizer/RNG state saved for resuming, as ``(tensors, json_dict)``."""
     ckpt = find_checkpoint(path)

@@ -1,4 +1,5 @@
-"""The ``lewm`` command: ``collect``, ``train``, ``eval``, ``benchmark``, ``info``, ``merge``, ``video`` (tyro).
+"""The ``lewm`` command (tyro over frozen dataclasses): ``collect``, ``train``, ``tune-lambda``, ``eval``,
+``benchmark``, ``info``, ``merge`` and ``video``.
 
 Nothing imports this module; it parses arguments, calls the library, and prints what the library returns.
 """
@@ -15,15 +16,16 @@ from typing import Any
 
 import tyro
 
-USAGE = """usage: lewm {collect,train,eval,benchmark,info,merge,video} [--help] ...
+USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,info,merge,video} [--help] ...
 
-  collect    record reward-free pixel episodes from a Gymnasium env (or dmc:DOMAIN-TASK) into an HDF5 dataset
-  train      train a LeWorldModel on a dataset (--preset smoke|small|gpu|paper)
-  eval       evaluate a checkpoint (or the random policy) under the paper's goal-reaching protocol
-  benchmark  collect -> train -> evaluate -> report for one env and scale
-  info       summarise a dataset (.h5, plus a contact sheet PNG) or a checkpoint (run directory)
-  merge      merge datasets of one env into a new file: lewm merge OUT IN1 IN2 ...
-  video      write an MP4 of chosen episodes: lewm video DATA --episodes 0 5 --out x.mp4
+  collect      record reward-free pixel episodes from a Gymnasium env (or dmc:DOMAIN-TASK) into an HDF5 dataset
+  train        train a LeWorldModel on a dataset (--preset smoke|small|gpu|paper, --devices K)
+  tune-lambda  search the SIGReg weight lambda with short runs scored by a state probe
+  eval         evaluate a checkpoint (or the random policy) under the paper's goal-reaching protocol
+  benchmark    collect -> train -> evaluate -> report for one env and scale
+  info         summarise a dataset (.h5, plus a contact sheet PNG) or a checkpoint (run directory)
+  merge        merge datasets of one env into a new file: lewm merge OUT IN1 IN2 ...
+  video        write an MP4 of chosen episodes: lewm video DATA --episodes 0 5 --out x.mp4
 
 Run `lewm <command> --help` for the options of a command.
 """
@@ -119,36 +121,64 @@ def _positional_to_flag(args: list[str], flag: str) -> list[str]:
 
 
 def _cmd_train(args: list[str]) -> None:
-    from dataclasses import replace
+    from lewm_agents.distributed import env_from_environ, launch
+    from lewm_agents.train import config_from_args, describe, train
 
-    from lewm_agents.train import TRAIN_PRESETS, TrainConfig, describe, train
-
-    args = _positional_to_flag(args, "--data")
     dry_run = "--dry-run" in args
-    args = [a for a in args if a != "--dry-run"]
-    preset = "paper"
-    for i, a in enumerate(args):
-        if a == "--preset" and i + 1 < len(args):
-            preset = args[i + 1]
-        elif a.startswith("--preset="):
-            preset = a.split("=", 1)[1]
-    if preset not in TRAIN_PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(TRAIN_PRESETS)}.")
-    cfg = tyro.cli(
-        TrainConfig,
-        args=args,
-        default=TRAIN_PRESETS[preset],
-        prog="lewm train",
-        description="Train a LeWorldModel. `lewm train DATA --preset small`; --dry-run prints the model "
-        "size without training. Defaults shown are the chosen preset's.",
-    )
-    cfg = replace(cfg, preset=preset)
+    cfg = config_from_args([a for a in args if a != "--dry-run"])
     if dry_run:
         d = describe(cfg)
-        _print_table([(f"params/{k}", f"{v:,}") for k, v in d["parameters"].items()])
+        f = d["flops"]
+        _print_table(
+            [
+                *[(f"params/{k}", f"{v:,}") for k, v in d["parameters"].items()],
+                ("flops/step forward", f"{f.forward / 1e12:.3f} TFLOP"),
+                ("flops/step backward", f"{f.backward / 1e12:.3f} TFLOP"),
+                ("flops/step total", f"{f.total / 1e12:.3f} TFLOP (batch {f.batch_size})"),
+                ("flops/clip", f"{f.per_clip / 1e9:.2f} GFLOP"),
+                ("flops counted", "matmuls of forward + backward (linear, conv, attention, SIGReg projection)"),
+            ]
+        )
         return
-    summary = train(cfg)
-    _print_table([(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in summary.items()])
+    env = env_from_environ()
+    if cfg.devices > 1 and env.world == 1:  # launch the K processes here; under torchrun we are one of them
+        summary = launch(train, (cfg,), cfg.devices)
+    else:
+        summary = train(cfg)
+    if env.is_main:
+        _print_table([(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in summary.items()])
+
+
+def _cmd_tune_lambda(args: list[str]) -> None:
+    from lewm_agents.tune import TuneConfig, tune_lambda
+
+    cfg = tyro.cli(
+        TuneConfig,
+        args=args,
+        prog="lewm tune-lambda",
+        config=(tyro.conf.PositionalRequiredArgs,),
+        description="Search the SIGReg weight lambda: golden-section search over log-spaced candidates, each a "
+        "short training run scored by a linear probe of the state on held-out episodes (collapsed runs score "
+        "-inf). Writes OUT/lambda_search.json and OUT/lambda_search.png.",
+    )
+    r = tune_lambda(cfg)
+    rows = [
+        (
+            f"lambda {run['lam']:.4g}",
+            "collapsed"
+            if run["collapsed"]
+            else f"score {run['score']:.4f}  val_pred {run['val_pred_loss']:.4f}  "
+            f"eff_rank {run['eff_rank']:.1f}  std {run['emb_std']:.3f}",
+        )
+        for run in r["runs"]
+    ]
+    rows += [
+        ("criterion", r["criterion"]),
+        ("runs trained", f"{r['runs_trained']} of {len(r['candidates'])} candidates"),
+        ("chosen lambda", f"{r['chosen_lambda']:.4g}"),
+        ("written", f"{Path(cfg.out) / 'lambda_search.json'}, {Path(cfg.out) / 'lambda_search.png'}"),
+    ]
+    _print_table(rows)
 
 
 def _cmd_eval(args: list[str]) -> None:
@@ -226,6 +256,7 @@ def _cmd_info(args: list[str]) -> None:
 COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "collect": _cmd_collect,
     "train": _cmd_train,
+    "tune-lambda": _cmd_tune_lambda,
     "eval": _cmd_eval,
     "benchmark": _cmd_benchmark,
     "info": _cmd_info,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from lewm_agents.distributed import all_reduce_sum, is_distributed
 from lewm_agents.model import LeWM, effective_rank
 
 LAMBDA = 0.09  # official config; the paper text says 0.1, its sweep peaks at 0.09 (§3.3)
@@ -30,24 +31,23 @@ def epps_pulley_knots(
     return t, phi, w
 
 
-def sigreg(
+def sigreg_per_step(
     z: torch.Tensor, num_proj: int = NUM_PROJ, generator: torch.Generator | None = None, knots: int = KNOTS
 ) -> torch.Tensor:
-    """Sketched Isotropic Gaussian Regularizer: Epps-Pulley test of each of M random 1-D projections against N(0, 1).
+    """The SIGReg statistic of every time step ``(T,)``, averaged over the M directions; `sigreg` is its mean.
 
     Args:
         z: latents ``(T, N, D)``; the statistic is taken per time step over the N samples.
-        num_proj: number of random unit directions M, drawn fresh at every call.
+        num_proj: number of random unit directions M, drawn fresh at every call (shared by the T time steps).
         generator: the RNG for the directions (on z's device). Every DDP rank must pass a generator in the same state
             so all ranks project on the same directions.
         knots: trapezoid knots on [0, 3].
 
-    Returns:
-        Scalar: N * integral of w(t) |phi_N(t) - phi(t)|^2, averaged over time steps and directions. About 1.05 for
-        N(0, I) latents (its floor) and about 51 for a collapsed batch of 128.
-
     Under torch.distributed, the empirical characteristic function is averaged over all ranks before the statistic,
-    so the value (and its gradient) equals the single-process one on the global batch.
+    so the value is the single-process value on the global batch (ranks must hold equal batch sizes). Its backward
+    sums the upstream gradients of all ranks, so every rank's gradient is world_size times the gradient of the
+    global statistic w.r.t. its own samples; DDP's gradient averaging divides by world_size again, which makes the
+    parameter gradient exactly the single-process one (tests/test_distributed.py checks both).
     """
     z = z.float()  # the CF of a bf16 projection is too coarse; deliberately fp32 (the official code runs it in bf16)
     _, N, D = z.shape  # (T, N, D)
@@ -56,11 +56,30 @@ def sigreg(
     t, phi, w = epps_pulley_knots(knots, device=z.device)  # (K,)
     x = (z @ A).unsqueeze(-1) * t  # (T, N, M, K)
     ecf = torch.stack([x.cos().mean(1), x.sin().mean(1)])  # (2, T, M, K): empirical CF, real and imaginary parts
-    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    world = dist.get_world_size() if is_distributed() else 1
     if world > 1:  # global-batch statistic: average the local ECFs (ranks hold equal batch sizes)
-        ecf = torch.distributed.nn.functional.all_reduce(ecf) / world
+        ecf = all_reduce_sum(ecf) / world  # differentiable: its backward sums over ranks too
     err = (ecf[0] - phi) ** 2 + ecf[1] ** 2  # (T, M, K): |phi_N(t) - phi(t)|^2
-    return (N * world * (err @ w)).mean()  # mean over T and M of the Epps-Pulley statistic
+    return (N * world * (err @ w)).mean(-1)  # (T,): Eq. 4, the Epps-Pulley statistic, mean over the M directions
+
+
+def sigreg(
+    z: torch.Tensor, num_proj: int = NUM_PROJ, generator: torch.Generator | None = None, knots: int = KNOTS
+) -> torch.Tensor:
+    """Sketched Isotropic Gaussian Regularizer: Epps-Pulley test of each of M random 1-D projections against N(0, 1).
+
+    Args:
+        z: latents ``(T, N, D)``; the statistic is taken per time step over the N samples.
+        num_proj: number of random unit directions M, drawn fresh at every call.
+        generator: the RNG for the directions (on z's device); identical on every DDP rank.
+        knots: trapezoid knots on [0, 3].
+
+    Returns:
+        Scalar: N * integral of w(t) |phi_N(t) - phi(t)|^2, averaged over time steps and directions. About 1.05 for
+        N(0, I) latents (its floor) and about 51 for a collapsed batch of 128. Global-batch value under
+        torch.distributed (see `sigreg_per_step`).
+    """
+    return sigreg_per_step(z, num_proj=num_proj, generator=generator, knots=knots).mean()
 
 
 def lewm_loss(
@@ -82,7 +101,8 @@ def lewm_loss(
         actions: normalised action blocks ``(B, T, F)``; block t leads from frame t to t + 1 (the last is unused).
 
     Returns:
-        The scalar loss and metrics (detached tensors; `emb_std` and `eff_rank` too when `with_stats`).
+        The scalar loss and metrics (detached tensors; with `with_stats` also `emb_std`, `eff_rank` (a float) and
+        the SIGReg of every frame, `sigreg_t0` .. `sigreg_t{T-1}`).
     """
     hist = model.cfg.history
     if pixels.shape[1] != hist + 1:
@@ -91,7 +111,8 @@ def lewm_loss(
     act_emb = model.embed_actions(actions)  # (B, T, D)
     pred = model.predict(emb[:, :hist], act_emb[:, :hist])  # (B, T-1, D): frames 1..T-1 from 0..T-2
     pred_loss = (pred.float() - emb[:, 1:].float()).pow(2).mean()
-    sigreg_loss = sigreg(emb.transpose(0, 1), num_proj=num_proj, generator=generator)  # over (T, B, D)
+    sigreg_t = sigreg_per_step(emb.transpose(0, 1), num_proj=num_proj, generator=generator)  # (T,) over (T, B, D)
+    sigreg_loss = sigreg_t.mean()
     loss = pred_loss + lam * sigreg_loss
     metrics: dict[str, torch.Tensor | float] = {
         "loss": loss.detach(),
@@ -102,4 +123,6 @@ def lewm_loss(
         flat = emb.detach().float().reshape(-1, emb.shape[-1])  # (B*T, D)
         metrics["emb_std"] = flat.std(0).mean()
         metrics["eff_rank"] = effective_rank(flat)
+        for t, v in enumerate(sigreg_t.detach()):
+            metrics[f"sigreg_t{t}"] = v
     return loss, metrics

@@ -1,8 +1,13 @@
-"""Training LeWM: a plain PyTorch loop (reference/lewm.md §4).
+"""Training LeWM: a plain PyTorch loop (reference/lewm.md §4), on one device or data-parallel over several.
 
-AdamW, linear warm-up then cosine decay stepped per batch, gradient clipping, bf16 autocast where it pays, TensorBoard
-scalars, tqdm, and checkpoints that resume exactly: the batch order of every step is a pure function of (seed, step),
-and model, optimizer, RNG states and step are all saved.
+AdamW, linear warm-up then cosine decay stepped per batch, gradient clipping, bf16 autocast where it pays, an optional
+``torch.compile``, TensorBoard scalars and a per-step ``metrics.jsonl``, tqdm, and checkpoints that resume exactly:
+the batch order of every step is a pure function of (seed, step), and model, optimizer, every rank's RNG states and
+the step are all saved. ``--time-limit`` checkpoints and exits cleanly, so rerunning the same command continues.
+
+Run it with ``lewm train DATA``, ``lewm train DATA --devices K`` (K processes), or
+``torchrun --nproc-per-node K -m lewm_agents.train DATA ...``; lewm_agents/distributed.py says what keeps K processes
+equivalent to one process on the global batch.
 
 Dimension letters: B batch, T clip frames (history + 1), D latent, F action block width.
 """
@@ -12,13 +17,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from lewm_agents import distributed
 from lewm_agents.checkpoint import (
     CheckpointError,
     list_checkpoints,
@@ -28,181 +33,27 @@ from lewm_agents.checkpoint import (
     save_checkpoint,
 )
 from lewm_agents.data import ActionStats, ClipDataset, DatasetReader, compute_action_stats, split_episodes
-from lewm_agents.loss import LAMBDA, NUM_PROJ, lewm_loss
-from lewm_agents.model import MODEL_PRESETS, LeWM, ModelConfig
-from lewm_agents.runtime import Precision, autocast, resolve_device, resolve_precision
+from lewm_agents.distributed import DistEnv
+from lewm_agents.learner import Learner, recalibrate_batchnorm, validate
+from lewm_agents.model import LeWM, ModelConfig
+from lewm_agents.monitor import Monitor
+from lewm_agents.recipe import TRAIN_PRESETS, TrainConfig, config_from_args
+from lewm_agents.runtime import resolve_precision
+from lewm_agents.schedule import StepBatches, lr_at
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training run. Defaults are the paper's recipe (reference/lewm.md §4); `--preset` picks a size-matched set."""
-
-    data: Path = Path("data/dataset.h5")
-    """HDF5 dataset written by `lewm collect`."""
-    out: Path = Path("runs/lewm")
-    """Run directory: checkpoints/, tb/ (TensorBoard) and config.json go here."""
-    preset: str = "paper"
-    """Name of the preset these defaults came from (recorded with the run)."""
-    model: ModelConfig = field(default_factory=lambda: MODEL_PRESETS["paper"])
-    """Architecture; model.action_dim is taken from the dataset."""
-    epochs: float = 10.0
-    """Passes over the training clips (the paper trains 10 epochs with the cosine fully annealed)."""
-    max_steps: int | None = None
-    """Stop after this many optimizer steps instead (sets the schedule length)."""
-    batch_size: int = 128
-    """Clips per optimizer step (global batch under DDP)."""
-    lr: float = 5e-5
-    """Peak learning rate of AdamW."""
-    weight_decay: float = 1e-3
-    """AdamW weight decay, applied to all parameters as in the official code."""
-    warmup: float = 0.01
-    """Fraction of the steps spent in linear warm-up before the cosine decay to 0."""
-    grad_clip: float = 1.0
-    """Global gradient-norm clip."""
-    lam: float = LAMBDA
-    """SIGReg weight lambda, the one effective hyper-parameter."""
-    num_proj: int = NUM_PROJ
-    """SIGReg random directions M per step."""
-    val_fraction: float = 0.05
-    """Fraction of episodes held out for validation (split by episode, never by clip)."""
-    val_every: int = 0
-    """Validate every N steps (0: at the end of each epoch and of the run)."""
-    val_batches: int = 20
-    """Validation batches per validation."""
-    seed: int = 3072
-    """Seed of the weights, the batch order and the SIGReg directions (official: 3072)."""
-    device: str = "auto"
-    """'auto' (CUDA if present), 'cpu', 'cuda', 'cuda:1', ..."""
-    precision: Precision = "auto"
-    """'auto' = bf16 autocast on CUDA and fp32 on CPU; 'bf16' forces autocast (worth it on CPUs with AVX-512 BF16)."""
-    num_workers: int = 0
-    """DataLoader worker processes."""
-    log_every: int = 25
-    """TensorBoard scalars every N steps."""
-    ckpt_every: int = 0
-    """Checkpoint every N steps (0: at the end of each epoch); the final step is always saved."""
-    keep_last: int = 3
-    """Checkpoints kept on disk (the newest ones)."""
-    bn_recalibration: int = 50
-    """Batches used at the end of training to recompute the projectors' BatchNorm statistics at the final weights
-    (0: keep the running averages, as the official code does). Eval-mode latents (planning) depend on them."""
-    resume: bool = False
-    """Continue the run in `out` from its newest checkpoint."""
-    progress: bool = True
-    """Show a tqdm progress bar."""
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 2:
-            raise ValueError("batch_size must be >= 2 (BatchNorm and SIGReg need several samples per step).")
-        if self.epochs <= 0 and self.max_steps is None:
-            raise ValueError("epochs must be positive (or set max_steps).")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError("max_steps must be >= 1.")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}.")
-        if not 0.0 <= self.warmup < 1.0:
-            raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup}.")
-        if self.lam < 0 or self.lr <= 0 or self.keep_last < 1:
-            raise ValueError("need lam >= 0, lr > 0 and keep_last >= 1.")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
-
-
-# Size-matched recipes. `paper` is the official one; the CPU presets raise the learning rate for short runs.
-TRAIN_PRESETS: dict[str, TrainConfig] = {
-    "paper": TrainConfig(),
-    "gpu": TrainConfig(
-        preset="gpu", model=MODEL_PRESETS["gpu"], batch_size=128, lr=3e-4, epochs=10, precision="auto", num_workers=8
-    ),
-    "small": TrainConfig(
-        preset="small", model=MODEL_PRESETS["small"], batch_size=64, lr=5e-4, epochs=6, num_proj=256, log_every=25
-    ),
-    "smoke": TrainConfig(
-        preset="smoke",
-        model=MODEL_PRESETS["smoke"],
-        batch_size=32,
-        lr=1e-3,
-        epochs=1,
-        num_proj=128,
-        log_every=10,
-        val_batches=5,
-    ),
-}
-
-
-def lr_at(step: int, total_steps: int, peak: float, warmup: float) -> float:
-    """Linear warm-up over `warmup * total_steps` steps, then cosine decay to 0 at `total_steps` (per step)."""
-    warm = max(1, round(warmup * total_steps)) if warmup > 0 else 0
-    if step < warm:
-        return peak * (step + 1) / warm
-    progress = (step - warm) / max(1, total_steps - warm)
-    return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-class StepBatches(torch.utils.data.Sampler):
-    """Clip indices of every step from `start` to `total`: epoch e is a permutation drawn from (seed, e) cut into full
-    batches. A pure function of the step, so a resumed run sees exactly the batches it would have seen."""
-
-    def __init__(
-        self, num_clips: int, batch_size: int, seed: int, start: int, total: int, rank: int = 0, world: int = 1
-    ) -> None:
-        self.n, self.bs, self.seed, self.start, self.total = num_clips, batch_size, seed, start, total
-        self.rank, self.world = rank, world
-        self.per_epoch = num_clips // batch_size
-
-    def __len__(self) -> int:
-        return max(0, self.total - self.start)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        epoch, perm = -1, torch.empty(0, dtype=torch.long)
-        local = self.bs // self.world
-        for step in range(self.start, self.total):
-            if step // self.per_epoch != epoch:
-                epoch = step // self.per_epoch
-                perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
-            b = step % self.per_epoch
-            idx = perm[b * self.bs : (b + 1) * self.bs]  # (B,) global batch
-            yield idx[self.rank * local : (self.rank + 1) * local].tolist()  # this rank's share
-
-
-def _optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in sd["state"].items():
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"optim.{pid}.{k}"] = v
-            else:
-                scalars[f"{pid}.{k}"] = v
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _load_optimizer_state(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], extra: dict) -> None:
-    state: dict[int, dict[str, Any]] = {}
-    for key, v in tensors.items():
-        if key.startswith("optim."):
-            _, pid, name = key.split(".", 2)
-            state.setdefault(int(pid), {})[name] = v
-    for key, v in extra["scalars"].items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = v
-    opt.load_state_dict({"state": state, "param_groups": extra["param_groups"]})
-
-
-def _rng_state(device: torch.device, sigreg_gen: torch.Generator) -> dict[str, torch.Tensor]:
-    out = {"rng.torch": torch.get_rng_state(), "rng.sigreg": sigreg_gen.get_state()}
-    if device.type == "cuda":
-        out["rng.cuda"] = torch.cuda.get_rng_state(device)
-    return out
-
-
-def _restore_rng(tensors: dict[str, torch.Tensor], device: torch.device, sigreg_gen: torch.Generator) -> None:
-    torch.set_rng_state(tensors["rng.torch"])
-    sigreg_gen.set_state(tensors["rng.sigreg"])
-    if device.type == "cuda" and "rng.cuda" in tensors:
-        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+__all__ = [
+    "TRAIN_PRESETS",
+    "Learner",
+    "StepBatches",
+    "TrainConfig",
+    "config_from_args",
+    "describe",
+    "lr_at",
+    "make_loader",
+    "recalibrate_batchnorm",
+    "train",
+    "validate",
+]
 
 
 # Settings that may change between a run and its resumption; anything else must match or the resume is refused.
@@ -210,7 +61,13 @@ _RESUMABLE = {
     "resume",
     "progress",
     "device",
+    "devices",
     "num_workers",
+    "prefetch",
+    "in_memory",
+    "compile",
+    "deterministic",
+    "time_limit",
     "log_every",
     "ckpt_every",
     "keep_last",
@@ -221,6 +78,9 @@ _RESUMABLE = {
     "out",
     "data",
     "bn_recalibration",
+    "collapse_rank",
+    "collapse_std",
+    "collapse_patience",
 }
 
 
@@ -231,6 +91,7 @@ class _Run:
     cfg: TrainConfig
     model_cfg: ModelConfig
     device: torch.device
+    env: DistEnv
     amp: torch.dtype | None
     stats: ActionStats
     train_set: ClipDataset
@@ -238,10 +99,10 @@ class _Run:
     dataset_meta: dict[str, Any]
     steps_per_epoch: int
     total_steps: int
+    started: float
 
 
-def _prepare(cfg: TrainConfig) -> _Run:
-    device = resolve_device(cfg.device)
+def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: float) -> _Run:
     with DatasetReader(cfg.data) as reader:
         if reader.image_size != cfg.model.image_size:
             raise ValueError(
@@ -265,7 +126,12 @@ def _prepare(cfg: TrainConfig) -> _Run:
         }
     T = model_cfg.history + 1
     train_set = ClipDataset(
-        cfg.data, num_steps=T, frameskip=model_cfg.frameskip, action_stats=stats, episodes=train_eps
+        cfg.data,
+        num_steps=T,
+        frameskip=model_cfg.frameskip,
+        action_stats=stats,
+        episodes=train_eps,
+        in_memory=cfg.in_memory,
     )
     val_set = None
     if len(val_eps):
@@ -282,24 +148,14 @@ def _prepare(cfg: TrainConfig) -> _Run:
             f"more episodes (lewm collect ... --episodes N) or pass a smaller --batch-size."
         )
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    return _Run(
-        cfg,
-        model_cfg,
-        device,
-        resolve_precision(cfg.precision, device),
-        stats,
-        train_set,
-        val_set,
-        meta,
-        steps_per_epoch,
-        total,
-    )
+    amp = resolve_precision(cfg.precision, device)
+    return _Run(cfg, model_cfg, device, env, amp, stats, train_set, val_set, meta, steps_per_epoch, total, started)
 
 
 def _check_resume(cfg: TrainConfig, saved: dict[str, Any], ckpt: Path) -> None:
     old = saved.get("train", {})
     new = cfg.to_dict()
-    diff = {k: (old.get(k), new[k]) for k in new if k not in _RESUMABLE and old.get(k) != new[k]}
+    diff = {k: (old.get(k), new[k]) for k in new if k not in _RESUMABLE and k in old and old[k] != new[k]}
     if diff:
         raise CheckpointError(
             f"cannot resume {ckpt}: it was trained with other settings {diff} (saved vs requested). Resume with the "
@@ -307,279 +163,255 @@ def _check_resume(cfg: TrainConfig, saved: dict[str, Any], ckpt: Path) -> None:
         )
 
 
-@torch.no_grad()
-def validate(
-    model: LeWM,
-    dataset: ClipDataset,
-    *,
-    batch_size: int,
-    batches: int,
-    lam: float,
-    num_proj: int,
-    device: torch.device,
-    amp: torch.dtype | None,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Mean validation losses over the first `batches` batches (eval mode, fixed SIGReg directions)."""
-    was_training = model.training
-    model.eval()
-    gen = torch.Generator(device=device).manual_seed(seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=True)
-    sums: dict[str, float] = {}
-    n = 0
-    for i, (pixels, actions) in enumerate(loader):
-        if i >= batches:
-            break
-        with autocast(device, amp):
-            _, m = lewm_loss(model, pixels.to(device), actions.to(device), lam=lam, num_proj=num_proj, generator=gen)
-        for k, v in m.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
-        n += 1
-    model.train(was_training)
-    return {f"val_{k}": v / n for k, v in sums.items()} if n else {}
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(
-    model: LeWM,
-    dataset: ClipDataset,
-    *,
-    batches: int,
-    batch_size: int,
-    device: torch.device,
-    amp: torch.dtype | None,
-    seed: int = 0,
-) -> int:
-    """Recompute every BatchNorm's running statistics as exact averages over `batches` batches at the current
-    weights, with dropout off (what eval mode will see). Returns the batches used.
-
-    Why: the projector's pre-BN activations can vary by only ~1e-3 across frames (e.g. TwoRoom frames differ in a
-    small dot), so BatchNorm amplifies them and the lagging momentum averages shift eval-mode latents by whole
-    standard deviations. Deliberate difference from the official code, which keeps the running averages.
-    """
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns or batches <= 0:
-        return 0
-    was_training = model.training
-    model.eval()
-    momenta = [bn.momentum for bn in bns]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average over the calibration batches
-        bn.train()
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed)
-    )
-    hist = model.cfg.history
-    used = 0
-    for pixels, actions in loader:
-        if used >= batches:
-            break
-        with autocast(device, amp):
-            emb = model.encode(pixels.to(device))  # (B, T, D)
-            model.predict(emb[:, :hist], model.embed_actions(actions.to(device)[:, :hist]))
-        used += 1
-    for bn, m in zip(bns, momenta):
-        bn.momentum = m
-    model.train(was_training)
-    return used
-
-
 def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train a LeWM on ``cfg.data`` into ``cfg.out``; returns a summary (steps, seconds, final metrics, checkpoint).
+    """Train a LeWM on ``cfg.data`` into ``cfg.out``; returns a summary (steps, seconds, final metrics, checkpoint,
+    whether the schedule finished).
 
+    Inside torchrun (or ``lewm train --devices K``) every process calls this; it joins the process group itself.
     Refuses to overwrite a run that already has checkpoints unless ``resume`` is set, so nothing written is lost.
     """
-    run = _prepare(cfg)
-    out = Path(cfg.out)
+    started = time.perf_counter()
+    env, device, owns_group = distributed.setup(cfg.device)
+    try:
+        if cfg.batch_size % env.world:
+            raise ValueError(
+                f"batch_size {cfg.batch_size} is not divisible by the {env.world} processes; each process takes an "
+                f"equal share of the global batch. Pick a batch size that is a multiple of {env.world}."
+            )
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        elif device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes every step: autotuned convolutions pay
+        return _train(_prepare(cfg, device, env, started))
+    finally:
+        if owns_group:
+            distributed.teardown()
+
+
+def _train(run: _Run) -> dict[str, Any]:
+    cfg, out = run.cfg, Path(run.cfg.out)
     existing = list_checkpoints(out)
     if existing and not cfg.resume:
         raise CheckpointError(
             f"{out} already holds checkpoints ({existing[-1].name}). Pass --resume to continue that run, or choose "
             f"another --out; nothing was overwritten."
         )
-    torch.manual_seed(cfg.seed)  # weights and dropout; the loop owns this run's global RNG
-    model = LeWM(run.model_cfg).to(run.device)
-    fused = run.device.type == "cuda"
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
-    sigreg_gen = torch.Generator(device=run.device).manual_seed(cfg.seed)
+    learner = Learner(cfg, run.model_cfg, run.device, run.env, run.amp)
     start_step, train_seconds = 0, 0.0
     if cfg.resume and existing:
         ckpt = existing[-1]
-        saved = read_checkpoint_meta(ckpt)
-        _check_resume(cfg, saved, ckpt)
+        _check_resume(cfg, read_checkpoint_meta(ckpt), ckpt)
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(ckpt / "model.safetensors"), device=str(run.device)))
+        learner.model.load_state_dict(load_file(str(ckpt / "model.safetensors"), device=str(run.device)))
         tensors, extra = load_trainer_state(ckpt)
-        _load_optimizer_state(opt, tensors, extra)  # load_state_dict moves each state to its parameter's device
-        _restore_rng(tensors, run.device, sigreg_gen)
         start_step, train_seconds = int(extra["step"]), float(extra.get("train_seconds", 0.0))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "run.json").write_text(
-        json.dumps({"train": cfg.to_dict(), "model": run.model_cfg.to_dict(), "dataset": run.dataset_meta}, indent=2)
-    )
-    return _loop(run, model, opt, sigreg_gen, start_step, train_seconds)
+        learner.load_state(tensors, extra, start_step)
+    if run.env.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run.json").write_text(
+            json.dumps(
+                {"train": cfg.to_dict(), "model": run.model_cfg.to_dict(), "dataset": run.dataset_meta}, indent=2
+            )
+        )
+    return _loop(run, learner, start_step, train_seconds)
 
 
-def _save(
-    run: _Run,
-    model: LeWM,
-    opt: torch.optim.Optimizer,
-    sigreg_gen: torch.Generator,
-    step: int,
-    train_seconds: float,
-    metrics: dict[str, float],
-) -> Path:
-    cfg = run.cfg
-    tensors, extra = _optimizer_state(opt)
-    tensors.update(_rng_state(run.device, sigreg_gen))
-    extra.update(step=step, train_seconds=train_seconds)
-    meta = {
-        "train": cfg.to_dict(),
-        "dataset": run.dataset_meta,
-        "step": step,
-        "total_steps": run.total_steps,
-        "epoch": step / run.steps_per_epoch,
-        "finished": step >= run.total_steps,
-        "train_seconds": train_seconds,
-        "metrics": metrics,
-    }
-    path = save_checkpoint(
-        Path(cfg.out) / "checkpoints" / f"step_{step:08d}",
-        model,
-        action_stats=run.stats,
-        meta=meta,
-        trainer_state=(tensors, extra),
-    )
-    prune_checkpoints(cfg.out, cfg.keep_last)
+def _save(run: _Run, learner: Learner, step: int, train_seconds: float, metrics: dict[str, float]) -> Path | None:
+    """Checkpoint on the main rank (every rank calls: the RNG states are gathered), then wait for it."""
+    tensors, extra = learner.state()
+    path = None
+    if run.env.is_main:
+        extra.update(step=step, train_seconds=train_seconds)
+        meta = {
+            "train": run.cfg.to_dict(),
+            "dataset": run.dataset_meta,
+            "step": step,
+            "total_steps": run.total_steps,
+            "epoch": step / run.steps_per_epoch,
+            "finished": step >= run.total_steps,
+            "train_seconds": train_seconds,
+            "world_size": run.env.world,
+            "metrics": metrics,
+        }
+        path = save_checkpoint(
+            Path(run.cfg.out) / "checkpoints" / f"step_{step:08d}",
+            learner.model,
+            action_stats=run.stats,
+            meta=meta,
+            trainer_state=(tensors, extra),
+        )
+        prune_checkpoints(run.cfg.out, run.cfg.keep_last)
+    distributed.barrier()
     return path
 
 
-def _loop(
-    run: _Run,
-    model: LeWM,
-    opt: torch.optim.Optimizer,
-    sigreg_gen: torch.Generator,
-    start_step: int,
-    train_seconds: float,
-) -> dict[str, Any]:
-    from torch.utils.tensorboard import SummaryWriter
-    from tqdm.auto import tqdm
-
-    cfg, device = run.cfg, run.device
-    sampler = StepBatches(len(run.train_set), cfg.batch_size, cfg.seed, start_step, run.total_steps)
-    loader = torch.utils.data.DataLoader(
-        run.train_set,
+def make_loader(
+    dataset: ClipDataset,
+    cfg: TrainConfig,
+    device: torch.device,
+    start: int,
+    total: int,
+    env: DistEnv | None = None,
+) -> torch.utils.data.DataLoader:
+    """The training DataLoader: this rank's share of the batches of steps ``start .. total - 1`` (``StepBatches``),
+    ``cfg.num_workers`` workers prefetching ``cfg.prefetch`` batches each, pinned memory on CUDA. It ships uint8
+    frames ``(B, T, h, w, 3)`` (a quarter of float32's bytes); the model normalises them on the device."""
+    env = env or DistEnv()
+    sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start, total, env.rank, env.world)
+    return torch.utils.data.DataLoader(
+        dataset,
         batch_sampler=sampler,
         num_workers=cfg.num_workers,
         pin_memory=device.type == "cuda",
-        persistent_workers=cfg.num_workers > 0,
-        generator=torch.Generator().manual_seed(cfg.seed),
+        prefetch_factor=cfg.prefetch if cfg.num_workers else None,
+        generator=torch.Generator().manual_seed(cfg.seed),  # never draw worker seeds from the global RNG (dropout)
     )
-    writer = SummaryWriter(str(Path(cfg.out) / "tb"), purge_step=start_step or None)
-    if start_step == 0:
-        writer.add_text("config", "```json\n" + json.dumps(cfg.to_dict(), indent=2) + "\n```")
+
+
+def _out_of_time(run: _Run, done: int, reserve: float) -> bool:
+    """Whether the time limit (minus what a checkpoint takes) has run out. Decided together under DDP (at log
+    steps only, so the all-reduce costs nothing measurable)."""
+    if run.cfg.time_limit is None:
+        return False
+    late = time.perf_counter() - run.started > 60 * run.cfg.time_limit - reserve
+    if run.env.world == 1:
+        return late
+    if done % run.cfg.log_every:
+        return False
+    return bool(distributed.all_max(torch.tensor([float(late)], device=run.device)).item())
+
+
+def _loop(run: _Run, learner: Learner, start_step: int, train_seconds: float) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    cfg, device, env = run.cfg, run.device, run.env
+    loader = make_loader(run.train_set, cfg, device, start_step, run.total_steps, env)
+    monitor = Monitor(
+        cfg.out,
+        start_step=start_step,
+        latent_dim=run.model_cfg.latent_dim,
+        collapse_fraction=cfg.collapse_rank,
+        collapse_std=cfg.collapse_std,
+        collapse_patience=cfg.collapse_patience,
+        write=env.is_main,
+        config=cfg.to_dict(),
+    )
     ckpt_every = cfg.ckpt_every or run.steps_per_epoch
     val_every = cfg.val_every or run.steps_per_epoch
     bar = tqdm(
         total=run.total_steps,
         initial=start_step,
-        disable=not cfg.progress,
+        disable=not (cfg.progress and env.is_main),
         dynamic_ncols=True,
         desc="train",
         unit="step",
     )
-    model.train()
     metrics: dict[str, float] = {}
     last_ckpt: Path | None = None
-    t_last, clips_since = time.perf_counter(), 0
-    step = start_step
-    for step, (pixels, actions) in enumerate(loader, start=start_step):
-        t0 = time.perf_counter()
-        lr = lr_at(step, run.total_steps, cfg.lr, cfg.warmup)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        log_now = (step + 1) % cfg.log_every == 0 or step == start_step
-        pixels = pixels.to(device, non_blocking=True)  # (B, T, h, w, 3) uint8: normalised on the device
-        actions = actions.to(device, non_blocking=True)  # (B, T, F)
-        with autocast(device, run.amp):
-            loss, m = lewm_loss(
-                model, pixels, actions, lam=cfg.lam, num_proj=cfg.num_proj, generator=sigreg_gen, with_stats=log_now
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        train_seconds += time.perf_counter() - t0
-        clips_since += pixels.shape[0]
-        if not math.isfinite(float(m["loss"])):
-            raise FloatingPointError(
-                f"the loss became {float(m['loss'])} at step {step}. Lower --lr, keep --grad-clip 1.0, or resume from "
-                f"the last checkpoint in {cfg.out}/checkpoints with --resume."
-            )
-        if log_now:
-            now = time.perf_counter()
-            metrics = {k: float(v) for k, v in m.items()}
-            metrics.update(lr=lr, grad_norm=float(grad_norm), clips_per_s=clips_since / max(now - t_last, 1e-9))
-            t_last, clips_since = now, 0
-            for k, v in metrics.items():
-                writer.add_scalar(("charts/" if k in ("lr", "clips_per_s") else "train/") + k, v, step + 1)
-            bar.set_postfix(
-                loss=f"{metrics['loss']:.4f}",
-                pred=f"{metrics['pred_loss']:.4f}",
-                sigreg=f"{metrics['sigreg_loss']:.3f}",
-                refresh=False,
-            )
-        bar.update(1)
-        done = step + 1
-        if run.val_set is not None and (done % val_every == 0 or done == run.total_steps):
-            val = validate(
-                model,
-                run.val_set,
-                batch_size=cfg.batch_size,
-                batches=cfg.val_batches,
-                lam=cfg.lam,
-                num_proj=cfg.num_proj,
-                device=device,
-                amp=run.amp,
-                seed=cfg.seed,
-            )
-            for k, v in val.items():
-                writer.add_scalar(f"val/{k[4:]}", v, done)
-            metrics.update(val)
-        if done == run.total_steps and cfg.bn_recalibration:
+    reserve = 10.0  # seconds kept for the final checkpoint under a time limit; updated from measured saves
+    t_last, clips_since, done, stopped = time.perf_counter(), 0, start_step, None
+    try:
+        for step, (pixels, actions) in enumerate(loader, start=start_step):
             t0 = time.perf_counter()
-            metrics["bn_recalibration_batches"] = float(
-                recalibrate_batchnorm(
-                    model,
-                    run.train_set,
-                    batches=cfg.bn_recalibration,
+            done = step + 1
+            lr = lr_at(step, run.total_steps, cfg.lr, cfg.warmup)
+            log_now = done % cfg.log_every == 0 or step == start_step or done == run.total_steps
+            pixels = pixels.to(device, non_blocking=True)  # (B, T, h, w, 3) uint8: normalised on the device
+            actions = actions.to(device, non_blocking=True)  # (B, T, F)
+            values, m = learner.step(pixels, actions, lr, with_stats=log_now)
+            monitor.step(done, lr, values)
+            train_seconds += time.perf_counter() - t0
+            clips_since += pixels.shape[0] * env.world
+            val_now = run.val_set is not None and (done % val_every == 0 or done == run.total_steps)
+            if val_now:
+                val = validate(
+                    learner.model,
+                    run.val_set,
                     batch_size=cfg.batch_size,
+                    batches=cfg.val_batches,
+                    lam=cfg.lam,
+                    num_proj=cfg.num_proj,
                     device=device,
                     amp=run.amp,
                     seed=cfg.seed,
+                    env=env,
                 )
-            )
-            train_seconds += time.perf_counter() - t0
-        if done % ckpt_every == 0 or done == run.total_steps:
-            last_ckpt = _save(run, model, opt, sigreg_gen, done, train_seconds, metrics)
-    bar.close()
-    writer.close()
-    if last_ckpt is None:  # resumed a finished run: nothing to do
+                monitor.add(done, val)
+                metrics.update(val)
+            ckpt_now = done % ckpt_every == 0 or done == run.total_steps
+            stop_now = not ckpt_now and _out_of_time(run, done, reserve)
+            if log_now or val_now or ckpt_now or stop_now:
+                entries = monitor.flush()  # before any checkpoint: metrics.jsonl always covers the saved steps
+                if log_now:
+                    now = time.perf_counter()
+                    metrics.update({k: v for k, v in entries[-1].items() if k != "step"})
+                    metrics.update({k: float(v) for k, v in m.items() if k not in entries[-1]})
+                    metrics["clips_per_s"] = clips_since / max(now - t_last, 1e-9)
+                    t_last, clips_since = now, 0
+                    monitor.log(done, metrics)
+                    bar.set_postfix(
+                        loss=f"{metrics['loss']:.4f}",
+                        pred=f"{metrics['pred_loss']:.4f}",
+                        sigreg=f"{metrics['sigreg_loss']:.3f}",
+                        refresh=False,
+                    )
+            bar.update(1)
+            if done == run.total_steps and cfg.bn_recalibration:
+                t0 = time.perf_counter()
+                metrics["bn_recalibration_batches"] = float(
+                    recalibrate_batchnorm(
+                        learner.model,
+                        run.train_set,
+                        batches=cfg.bn_recalibration,
+                        batch_size=cfg.batch_size,
+                        device=device,
+                        amp=run.amp,
+                        seed=cfg.seed,
+                        env=env,
+                    )
+                )
+                train_seconds += time.perf_counter() - t0
+            if ckpt_now or stop_now:
+                t0 = time.perf_counter()
+                last_ckpt = _save(run, learner, done, train_seconds, metrics) or last_ckpt
+                reserve = max(reserve, 3 * (time.perf_counter() - t0))
+            if stop_now:
+                stopped = "time_limit"
+                break
+    finally:
+        bar.close()
+        monitor.close()
+    if last_ckpt is None and env.is_main:  # resumed a finished run: nothing to do
         last_ckpt = list_checkpoints(cfg.out)[-1]
     return {
-        "steps": step + 1 if run.total_steps > start_step else start_step,
+        "steps": done,
         "total_steps": run.total_steps,
+        "finished": done >= run.total_steps,
+        "stopped": stopped or "",
+        "world_size": env.world,
         "train_seconds": train_seconds,
-        "checkpoint": str(last_ckpt),
+        "checkpoint": str(last_ckpt) if last_ckpt else "",
         **{k: v for k, v in metrics.items() if isinstance(v, float)},
     }
 
 
 def describe(cfg: TrainConfig, action_dim: int = 2) -> dict[str, Any]:
-    """Parameter counts per module for a config (used by ``lewm train --dry-run``)."""
+    """Parameter counts per module and counted FLOPs of one training step (used by ``lewm train --dry-run``)."""
+    from lewm_agents.flops import count_step_flops
     from lewm_agents.model import parameter_table
 
-    model = LeWM(replace(cfg.model, action_dim=action_dim))
-    return {"parameters": parameter_table(model), "clip_frames": cfg.model.history + 1}
+    model_cfg = replace(cfg.model, action_dim=action_dim)
+    with torch.device("meta"):  # shapes only: the paper model is built in no time and no memory
+        model = LeWM(model_cfg)
+    flops = count_step_flops(model_cfg, cfg.batch_size, cfg.num_proj)
+    return {"parameters": parameter_table(model), "clip_frames": cfg.model.history + 1, "flops": flops}
+
+
+if __name__ == "__main__":  # torchrun --nproc-per-node K -m lewm_agents.train DATA --preset paper ...
+    import sys
+
+    from lewm_agents.cli import main
+
+    raise SystemExit(main(["train", *sys.argv[1:]]))

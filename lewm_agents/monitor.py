@@ -1,0 +1,185 @@
+"""What a training run reports while it runs: per-step losses in ``metrics.jsonl``, TensorBoard scalars, and a warning
+when the latents collapse.
+
+``<run>/metrics.jsonl`` holds one JSON object per optimizer step (``step`` counts finished steps, from 1) with
+``loss``, ``pred_loss``, ``sigreg_loss``, ``grad_norm`` and ``lr``, plus ``val_*`` entries on the steps that
+validated. A resumed run first drops the entries after its checkpoint's step, then appends: the file always reads
+as one uninterrupted run. Under DDP the losses are the means over ranks, i.e. the global-batch values.
+
+Dimension letters: S steps buffered between two flushes, K values per step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lewm_agents.distributed import all_mean
+
+METRICS_FILE = "metrics.jsonl"
+STEP_KEYS = ("loss", "pred_loss", "sigreg_loss", "grad_norm")
+"""The per-step values, in the order the loop stacks them."""
+
+
+class CollapseWarning(UserWarning):
+    """The latents' effective rank stayed below the collapse threshold for several logs in a row."""
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The entries of ``<run_dir>/metrics.jsonl`` in file order; a torn last line (a killed writer) is skipped."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # only the line being written when the process died can be incomplete
+    return out
+
+
+def truncate_metrics(run_dir: str | os.PathLike, step: int) -> int:
+    """Keep only the entries of steps <= ``step`` (atomically: temp file + rename). Returns the entries kept."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return 0
+    kept = [e for e in read_metrics(run_dir) if int(e.get("step", 0)) <= step]
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    tmp.write_text("".join(json.dumps(e) + "\n" for e in kept))
+    os.replace(tmp, path)
+    return len(kept)
+
+
+class Monitor:
+    """Buffers per-step values on the device and writes them at flushes (one host sync per flush, not per step).
+
+    Every rank calls ``step`` and ``flush`` (the flush averages over ranks); only the main rank writes files.
+
+    Args:
+        out: the run directory.
+        start_step: the step the run starts (or resumes) from; later entries of metrics.jsonl are dropped.
+        latent_dim: D, for the collapse threshold.
+        collapse_fraction: warn when the effective rank stays below this fraction of D (dimensional collapse) ...
+        collapse_std: ... or the mean per-dimension std of the latents below this (SIGReg aims at 1; a point mass
+            keeps a meaningless effective rank, since the rank is scale-free) ...
+        collapse_patience: ... for this many consecutive logs.
+        write: whether this process writes files (the main rank).
+        config: the run's config, logged once to TensorBoard as text when the run starts.
+
+    Example:
+        >>> m = Monitor("/tmp/run", start_step=0, latent_dim=8, write=False)
+        >>> m.step(1, 0.1, torch.tensor([1.0, 0.5, 5.0, 2.0]))
+        >>> m.flush()[0]["loss"]
+        1.0
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        *,
+        start_step: int,
+        latent_dim: int,
+        collapse_fraction: float = 0.02,
+        collapse_std: float = 0.05,
+        collapse_patience: int = 3,
+        write: bool = True,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self.out, self.write = Path(out), write
+        self.threshold, self.std_floor = collapse_fraction * latent_dim, collapse_std
+        self.patience = collapse_patience
+        self._low = 0
+        self._pending: list[tuple[int, float, torch.Tensor]] = []
+        self._extra: dict[int, dict[str, float]] = {}
+        self._writer = None
+        self._file = None
+        if write:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.out.mkdir(parents=True, exist_ok=True)
+            truncate_metrics(self.out, start_step)
+            self._file = open(self.out / METRICS_FILE, "a")  # held open for the whole run
+            self._writer = SummaryWriter(str(self.out / "tb"), purge_step=start_step or None)
+            if start_step == 0 and config is not None:
+                self._writer.add_text("config", "```json\n" + json.dumps(config, indent=2) + "\n```")
+
+    def step(self, step: int, lr: float, values: torch.Tensor) -> None:
+        """Buffer the values ``(K,)`` (``STEP_KEYS`` order, on the device, detached) of finished step ``step``."""
+        self._pending.append((step, lr, values.detach()))
+
+    def add(self, step: int, values: dict[str, float]) -> None:
+        """Attach more values (e.g. validation) to the metrics.jsonl entry of ``step``."""
+        self._extra.setdefault(step, {}).update(values)
+
+    def flush(self) -> list[dict[str, Any]]:
+        """Write the buffered steps to metrics.jsonl (rank means under DDP; a collective: every rank calls it).
+
+        Returns:
+            The entries written.
+
+        Raises:
+            FloatingPointError: a loss was not finite; nothing after the last checkpoint is trusted.
+        """
+        if not self._pending:
+            return []
+        vals = all_mean(torch.stack([v for _, _, v in self._pending]).float()).tolist()  # (S, K)
+        entries = []
+        for (step, lr, _), row in zip(self._pending, vals):
+            entry = {"step": step, **dict(zip(STEP_KEYS, row)), "lr": lr, **self._extra.pop(step, {})}
+            if not all(math.isfinite(v) for v in row):
+                raise FloatingPointError(
+                    f"the loss became {entry['loss']} at step {step} (pred {entry['pred_loss']}, sigreg "
+                    f"{entry['sigreg_loss']}). Lower --lr, keep --grad-clip 1.0, or resume from the last checkpoint "
+                    f"in {self.out}/checkpoints with --resume."
+                )
+            entries.append(entry)
+        self._pending.clear()
+        if self._file is not None:
+            self._file.write("".join(json.dumps(e) + "\n" for e in entries))
+            self._file.flush()
+        return entries
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        """TensorBoard scalars for step ``step`` (``train/``, ``val/`` and ``charts/`` tags) and the collapse check
+        (main rank only: one warning per run, not one per process)."""
+        if not self.write:
+            return
+        if self._writer is not None:
+            for k, v in metrics.items():
+                if k.startswith("val_"):
+                    tag = f"val/{k[4:]}"
+                elif k.startswith("sigreg_t"):
+                    tag = f"train/sigreg_per_step/{k[len('sigreg_') :]}"
+                elif k in ("lr", "clips_per_s", "step_ms"):
+                    tag = f"charts/{k}"
+                else:
+                    tag = f"train/{k}"
+                self._writer.add_scalar(tag, v, step)
+        if "eff_rank" in metrics and "emb_std" in metrics:
+            low = metrics["eff_rank"] < self.threshold or metrics["emb_std"] < self.std_floor
+            self._low = self._low + 1 if low else 0
+            if self._low == self.patience:  # warn once per collapse episode, not at every later log
+                warnings.warn(
+                    f"the latents look collapsed at step {step}: for {self.patience} logs the effective rank "
+                    f"({metrics['eff_rank']:.2f} now) stayed below {self.threshold:.2f} or the embedding std "
+                    f"({metrics['emb_std']:.3g} now) below {self.std_floor}. Raise --lam (the SIGReg weight), lower "
+                    f"--lr, or check that the frames differ across the batch.",
+                    CollapseWarning,
+                    stacklevel=2,
+                )
+
+    def close(self) -> None:
+        """Flush and close the files (call ``flush`` first to write buffered steps)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None

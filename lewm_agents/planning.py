@@ -314,10 +314,10 @@ def plan(cost: CostFn, mean: torch.Tensor, config: PlanConfig, generator: torch.
         >>> target = torch.ones(1, 2, 3)
         >>> def cost(actions):  # (B, S, H, F) -> (B, S)
         ...     return (actions - target.unsqueeze(1)).pow(2).sum((-1, -2))
-        >>> cfg = PlanConfig(num_samples=64, iterations=15, topk=8, horizon=2)
+        >>> cfg = PlanConfig(num_samples=200, iterations=30, topk=20, horizon=2)
         >>> result = plan(cost, torch.zeros(1, 2, 3), cfg, torch.Generator().manual_seed(0))
         >>> bool((result.actions - target).abs().max() < 0.2), result.iterations
-        (True, 15)
+        (True, 30)
     """
     budget = None if config.time_budget_ms is None else TimeBudget(config.time_budget_ms, mean.device)
     done = [0]

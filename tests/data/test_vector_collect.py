@@ -197,8 +197,8 @@ def test_dmc_names_map_onto_the_lewm_dmc_env(tmp_path: pathlib.Path) -> None:
     with DatasetReader(out) as reader:
         assert reader.num_frames == 6 and reader.frames(np.arange(6)).std() > 0
         assert reader.columns >= {"observation", "state"}  # info["observation"] of the pixel env
-    with pytest.raises(DatasetError, match="domain"):  # same gymnasium id, another task: refused
-        collect(CollectConfig(env="dmc:reacher-easy", episodes=1, out=out, image_size=32, max_episode_steps=5,
+    with pytest.raises(DatasetError, match="task"):  # same gymnasium id and action dim, another task: refused
+        collect(CollectConfig(env="dmc:cartpole-balance", episodes=1, out=out, image_size=32, max_episode_steps=5,
                               progress=False))  # fmt: skip
 
 

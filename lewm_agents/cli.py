@@ -232,6 +232,9 @@ def _cmd_benchmark(args: list[str]) -> None:
         "reused. Writes results/<env>/<scale>/{results.json,report.md,success.png,videos/}.",
     )
     results = run_benchmark(cfg)
+    if results.get("unfinished"):
+        print(f"stopped at the time limit during {results['unfinished']}; rerun the same command to continue.")
+        return
     from lewm_agents.benchmark import render_report
 
     print(render_report(results))

@@ -37,3 +37,16 @@ def test_makefile_lists_the_engines_names():
     scales = next(line for line in makefile.splitlines() if line.startswith("VALID_SCALES")).split(":=")[1].split()
     assert set(envs) == set(BENCHMARKS)
     assert set(scales) <= set(SCALE_NAMES) and set(scales) == set(SCALE_NAMES) - {"ci"}
+
+
+def test_time_limit_stops_between_stages_and_a_rerun_continues(tmp_path):
+    cfg = BenchmarkConfig(env="tworoom", scale="ci", out=tmp_path, device="cpu", progress=False, videos=0,
+                          time_limit=0.5)  # fmt: skip
+    first = run_benchmark(cfg)
+    # collection fits, but under a minute is left: training is not started, nothing is evaluated
+    assert first["unfinished"] == "train" and first["dataset"]["finished"]
+    assert not (tmp_path / "tworoom" / "ci" / "results.json").exists()
+    from dataclasses import replace
+
+    second = run_benchmark(replace(cfg, time_limit=None))
+    assert second["dataset"]["reused"] and set(second["methods"]) == {"lewm", "random"}

@@ -22,6 +22,7 @@ import torch
 import tyro
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 
 from lewm_agents.evaluate import wilson_interval
 from lewm_envs.reacher import DEFAULT_SAC_PATH, ReacherEnv, ReacherGoalFeatures, ReacherSACPolicy
@@ -124,6 +125,7 @@ def main(cfg: TrainReacherSACConfig) -> None:
         device=cfg.device,
         verbose=0,
     )
+    model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default logger makes a folder in /tmp
     clock = _WallClock(cfg.minutes * 60.0)
     model.learn(total_timesteps=cfg.steps, callback=clock)
     train_s = time.perf_counter() - clock.start

@@ -167,7 +167,7 @@ def validate(
     seed: int = 0,
     env: DistEnv | None = None,
 ) -> dict[str, float]:
-    """Mean validation losses over the first `batches` global batches (eval mode, fixed SIGReg directions).
+    """Mean validation losses over `batches` fixed, shuffled global batches (eval mode, fixed SIGReg directions).
 
     Under DDP every rank evaluates its share of each global batch and the means are taken over ranks, so the numbers
     equal the single-process ones (a collective: every rank calls it).
@@ -176,7 +176,7 @@ def validate(
     was_training = model.training
     model.eval()
     gen = torch.Generator(device=device).manual_seed(seed)
-    sampler = rank_batches(len(dataset), batch_size, min(batches, len(dataset) // batch_size), env)
+    sampler = rank_batches(len(dataset), batch_size, batches, env, seed=seed)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler)
     sums: dict[str, torch.Tensor] = {}
     n = 0

@@ -67,16 +67,26 @@ class StepBatches(torch.utils.data.Sampler):
             yield idx[self.rank * local : (self.rank + 1) * local].tolist()  # this rank's share
 
 
-def rank_batches(num_clips: int, batch_size: int, batches: int, env: DistEnv | None = None) -> list[list[int]]:
-    """This rank's share of the first `batches` consecutive global batches (no shuffling): validation order.
+def rank_batches(
+    num_clips: int, batch_size: int, batches: int, env: DistEnv | None = None, seed: int = 0
+) -> list[list[int]]:
+    """This rank's share of the first `batches` global batches of a fixed, seeded permutation: validation order.
+
+    Shuffled because consecutive clips come from one episode: a batch of them is one short trajectory, whose
+    embeddings are far from N(0, I) however good the encoder is, so SIGReg on it would be meaningless. Seeded, so
+    every validation pass (and every rank) sees the same clips.
 
     Example:
-        >>> rank_batches(10, 4, 2, DistEnv(rank=1, world=2))
-        [[2, 3], [6, 7]]
+        >>> full = rank_batches(10, 4, 2, seed=1)
+        >>> halves = [rank_batches(10, 4, 2, DistEnv(rank=r, world=2), seed=1) for r in (0, 1)]
+        >>> [h0 + h1 for h0, h1 in zip(*halves)] == full, len(set(sum(full, [])))
+        (True, 8)
     """
     env = env or DistEnv()
     local = batch_size // env.world
-    return [
-        list(range(b * batch_size + env.rank * local, b * batch_size + (env.rank + 1) * local))
-        for b in range(min(batches, num_clips // batch_size))
-    ]
+    perm = torch.randperm(num_clips, generator=torch.Generator().manual_seed(seed)).tolist()
+    out = []
+    for b in range(min(batches, num_clips // batch_size)):
+        glob = perm[b * batch_size : (b + 1) * batch_size]  # (B,) global batch
+        out.append(glob[env.rank * local : (env.rank + 1) * local])
+    return out

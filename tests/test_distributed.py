@@ -123,7 +123,10 @@ def test_global_batchnorm_is_plain_batchnorm_outside_a_process_group():
 def test_rank_batches_split_every_global_batch():
     full = rank_batches(20, 8, 2)
     halves = [rank_batches(20, 8, 2, DistEnv(rank=r, world=2)) for r in (0, 1)]
-    assert [a + b for a, b in zip(*halves)] == full == [list(range(8)), list(range(8, 16))]
+    assert [a + b for a, b in zip(*halves)] == full
+    assert len(full) == 2 and len(set(full[0] + full[1])) == 16  # two disjoint full batches
+    assert full != [list(range(8)), list(range(8, 16))]  # shuffled: a batch is not one stretch of one episode
+    assert rank_batches(20, 8, 2) == full  # the same clips on every validation pass
 
 
 def _train_cfg(data, out, **kw):

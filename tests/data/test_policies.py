@@ -73,10 +73,12 @@ def test_make_policy_names() -> None:
 def sac_pendulum(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """A SAC model trained for a few steps on Pendulum-v1 (its predictions are random-ish, which is enough here)."""
     from stable_baselines3 import SAC
+    from stable_baselines3.common.logger import Logger
 
     path = tmp_path_factory.mktemp("sb3") / "sac_pendulum.zip"
     model = SAC("MlpPolicy", "Pendulum-v1", learning_starts=10, batch_size=8, buffer_size=100, seed=0, device="cpu",
                 policy_kwargs={"net_arch": [16]})  # fmt: skip
+    model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default logger makes a folder in /tmp
     model.learn(total_timesteps=20)
     model.save(path)
     return path

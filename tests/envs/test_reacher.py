@@ -206,9 +206,11 @@ def test_sac_policy_without_a_model_says_how_to_train_one(tmp_path, monkeypatch)
 @pytest.mark.slow
 def test_sac_policy_round_trips_a_trained_model(tmp_path) -> None:
     from stable_baselines3 import SAC
+    from stable_baselines3.common.logger import Logger
 
     train_env = ReacherGoalFeatures(gym.wrappers.TimeLimit(ReacherEnv(obs_type="state", render_mode=None), 50))
     model = SAC("MlpPolicy", train_env, learning_starts=100, policy_kwargs={"net_arch": [32, 32]}, seed=0)
+    model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default logger makes a folder in /tmp
     model.learn(300)
     path = tmp_path / "sac.zip"
     model.save(path)

@@ -175,7 +175,8 @@ class _DeferSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 old = signal.getsignal(sig)
-                if old is not None:  # None: a handler set outside Python, which we could not put back
+                # None: a handler set outside Python, which we could not put back; SIG_IGN: nothing to defer
+                if old is not None and old is not signal.SIG_IGN:
                     self._old[sig] = old
                     signal.signal(sig, self._hold)
         return self

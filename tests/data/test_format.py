@@ -302,8 +302,15 @@ def test_episode_validation() -> None:
     assert episode.action.dtype == np.float32 and len(episode) == 1
 
 
-def test_sigint_during_a_deferred_block_is_delivered_after_it() -> None:
-    handler = signal.getsignal(signal.SIGINT)
+@pytest.fixture
+def default_sigint():
+    """Python's own SIGINT handler for the test: a shell starts background jobs with SIGINT ignored."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_sigint_during_a_deferred_block_is_delivered_after_it(default_sigint) -> None:
     finished = False
     with pytest.raises(KeyboardInterrupt):
         with _DeferSignals():
@@ -311,4 +318,16 @@ def test_sigint_during_a_deferred_block_is_delivered_after_it() -> None:
             time.sleep(0.01)  # give the interpreter a chance to run the (deferring) handler here
             finished = True
     assert finished
-    assert signal.getsignal(signal.SIGINT) is handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_ignored_sigint_stays_ignored_in_a_deferred_block() -> None:
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _DeferSignals():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -1,11 +1,14 @@
 """The benchmark engine writes its reports and reuses finished stages on a rerun."""
 
 import json
+from dataclasses import replace
+
+import pytest
 
 from lewm_agents.benchmark import BENCHMARKS, SCALE_NAMES, BenchmarkConfig, run_benchmark
 
 
-def test_benchmark_writes_reports_and_reuses_stages(tmp_path):
+def test_benchmark_writes_reports_and_reuses_stages(tmp_path, monkeypatch):
     cfg = BenchmarkConfig(env="tworoom", scale="ci", out=tmp_path, device="cpu", progress=False, videos=1)
     first = run_benchmark(cfg)
     cell = tmp_path / "tworoom" / "ci"
@@ -28,6 +31,15 @@ def test_benchmark_writes_reports_and_reuses_stages(tmp_path):
     assert (cell / "run" / "checkpoints").stat().st_mtime_ns == ckpt_mtime
     assert second["methods"]["lewm"]["success_rate"] == first["methods"]["lewm"]["success_rate"]
 
+    # a finished run trained under another recipe is never reported as this cell's: refused, then --redo all retrains
+    spec = BENCHMARKS["tworoom"]["ci"]
+    changed = replace(spec, train=replace(spec.train, lr=spec.train.lr / 2))
+    monkeypatch.setitem(BENCHMARKS["tworoom"], "ci", changed)
+    with pytest.raises(ValueError, match=r"other settings .*'lr'.*--redo all"):
+        run_benchmark(cfg)
+    third = run_benchmark(replace(cfg, redo="all"))
+    assert not third["train"]["reused"] and third["dataset"]["reused"]
+
 
 def test_makefile_lists_the_engines_names():
     from pathlib import Path
@@ -46,7 +58,5 @@ def test_time_limit_stops_between_stages_and_a_rerun_continues(tmp_path):
     # collection fits, but under a minute is left: training is not started, nothing is evaluated
     assert first["unfinished"] == "train" and first["dataset"]["finished"]
     assert not (tmp_path / "tworoom" / "ci" / "results.json").exists()
-    from dataclasses import replace
-
     second = run_benchmark(replace(cfg, time_limit=None))
     assert second["dataset"]["reused"] and set(second["methods"]) == {"lewm", "random"}

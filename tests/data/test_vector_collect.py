@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 import sys
 from typing import Any, ClassVar
@@ -185,8 +184,6 @@ def test_gymnasium_mujoco_renders_at_the_image_size_with_fast_flags(tmp_path: pa
 
 
 def test_dmc_names_map_onto_the_lewm_dmc_env(tmp_path: pathlib.Path) -> None:
-    if importlib.util.find_spec("lewm_envs.dmc") is None:
-        pytest.skip("lewm_envs.dmc is not available (another branch adds it)")
     pytest.importorskip("dm_control", reason="pip install lewm-agents[dmc]")
     source = resolve_source("dmc:cartpole-swingup", image_size=32)
     assert source.env_id == "lewm/DMC-v0" and source.kwargs["domain"] == "cartpole"

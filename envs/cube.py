@@ -36,6 +36,7 @@ import numpy as np
 from gymnasium import spaces
 
 from lewm_envs.dmc import FrameRenderer, check_image_size
+from lewm_envs.options import physics_state, reset_options
 
 CUBE_POS: slice = slice(14, 17)
 """The cube position (x, y, z) in a state vector, metres."""
@@ -63,6 +64,11 @@ CUBE_REST_HEIGHT: float = 0.02
 """z of the centre of a cube resting on the table (half its 4 cm side)."""
 _CUBE_EXTRA = "pip install 'lewm-agents[cube]'"
 _SEED_BOUND = 2**31 - 1
+_RESET_USAGE = (
+    "CubeEnv.reset accepts options={'state': s, 'goal_state': g}, each optional, with s and g float (41,) "
+    "states as in info['state']."
+)
+_CUBE_LAYOUT = " (the cube position is [14:17])"
 
 
 @functools.cache
@@ -191,15 +197,10 @@ class CubeEnv(gym.Env[np.ndarray, np.ndarray]):
             ValueError: An unknown option key or a malformed state.
         """
         super().reset(seed=seed)
-        options = {} if options is None else dict(options)
-        unknown = sorted(set(options) - {"state", "goal_state"})
-        if unknown:
-            raise ValueError(
-                f"Unknown reset option(s) {unknown}; CubeEnv.reset accepts options={{'state': s, 'goal_state': g}}, "
-                "each optional, with s and g float (41,) states as in info['state']."
-            )
-        state = self._validated_state(options.get("state"), "state")
-        goal = self._validated_state(options.get("goal_state"), "goal_state")
+        options = reset_options(options, {"state", "goal_state"}, _RESET_USAGE)
+        nq, nv = self.model.nq, self.model.nv
+        state = physics_state(options.get("state"), "state", nq, nv, _CUBE_LAYOUT)
+        goal = physics_state(options.get("goal_state"), "goal_state", nq, nv, _CUBE_LAYOUT)
         self._og.reset(seed=int(self.np_random.integers(_SEED_BOUND)))
         if state is not None:
             self._og.set_state(state[: self.model.nq], state[self.model.nq :])
@@ -280,21 +281,6 @@ class CubeEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._goal_state.astype(np.float32)
 
     # ------------------------------------------------------------------ internals
-
-    def _validated_state(self, value: Any, name: str) -> np.ndarray | None:
-        if value is None:
-            return None
-        size = self.model.nq + self.model.nv
-        try:
-            state = np.asarray(value, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"options[{name!r}] must be a state of {size} numbers, got {value!r}.") from err
-        if state.shape != (size,) or not np.all(np.isfinite(state)):
-            raise ValueError(
-                f"options[{name!r}] must be {size} finite numbers concat(qpos (21), qvel (20)) as in info['state'] "
-                f"(the cube position is [14:17]), got shape {state.shape}."
-            )
-        return state
 
     def _sample_goal(self) -> np.ndarray:
         """A goal state: the current scene with the cube moved on the table and the arm at a random pose."""

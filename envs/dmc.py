@@ -29,6 +29,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from lewm_envs.options import physics_state, reset_options
+
 _DMC_EXTRA = "pip install 'lewm-agents[dmc]'"
 # A task seed is drawn from the env's np_random at every reset; RandomState accepts seeds below 2**32.
 _SEED_BOUND = 2**32 - 1
@@ -346,35 +348,13 @@ class DMCEnv(gym.Env[np.ndarray, np.ndarray]):
     # ------------------------------------------------------------------ internals (subclass hooks)
 
     def _check_options(self, options: dict[str, Any] | None, allowed: frozenset[str]) -> dict[str, Any]:
-        options = {} if options is None else dict(options)
-        unknown = sorted(set(options) - allowed)
-        if unknown:
-            keys = ", ".join(f"{k!r}: ..." for k in sorted(allowed))
-            raise ValueError(
-                f"Unknown reset option(s) {unknown}; {type(self).__name__}.reset accepts options={{{keys}}}, each "
-                "optional."
-            )
-        return options
-
-    def _validated_state(self, value: Any, name: str) -> np.ndarray | None:
-        """An ``options`` state as float64 (Q,), or None when missing."""
-        if value is None:
-            return None
-        size = self.model.nq + self.model.nv
-        try:
-            state = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"options[{name!r}] must be concat(qpos, qvel), {size} numbers, got {value!r}.") from err
-        if state.shape != (size,) or not np.all(np.isfinite(state)):
-            raise ValueError(
-                f"options[{name!r}] must be {size} finite numbers concat(qpos ({self.model.nq}), qvel "
-                f"({self.model.nv})), as in info['state'], got shape {state.shape}."
-            )
-        return state
+        keys = ", ".join(f"{k!r}: ..." for k in sorted(allowed))
+        usage = f"{type(self).__name__}.reset accepts options={{{keys}}}, each optional."
+        return reset_options(options, allowed, usage)
 
     def _reset_physics(self, options: dict[str, Any]) -> None:
         """DMC's own episode initialisation (seeded from np_random), then the given state if any."""
-        state = self._validated_state(options.get("state"), "state")
+        state = physics_state(options.get("state"), "state", self.model.nq, self.model.nv)
         # dm_control keeps the task's generator in a private attribute and offers no setter.
         self._dm.task._random = np.random.RandomState(int(self.np_random.integers(_SEED_BOUND)))
         self._dm.reset()

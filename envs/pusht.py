@@ -51,6 +51,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from lewm_envs.options import reset_options
+
 WORLD_SIZE: float = 512.0
 """Side of the square world, in units (the standard 512-px PushT window)."""
 ARENA_LO: float = 7.0
@@ -419,14 +421,12 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
                 overlapping the block.
         """
         super().reset(seed=seed)
-        options = {} if options is None else options
-        unknown = sorted(set(options) - {"state", "goal_state"})
-        if unknown:
-            raise ValueError(
-                f"Unknown reset option(s) {unknown}; PushTEnv.reset accepts options={{'state': s, 'goal_state': g}}, "
-                "each optional, with s and g 7-vectors (agent x, y, block x, y, block angle, agent vx, vy) in world "
-                "units."
-            )
+        options = reset_options(
+            options,
+            {"state", "goal_state"},
+            "PushTEnv.reset accepts options={'state': s, 'goal_state': g}, each optional, with s and g 7-vectors "
+            "(agent x, y, block x, y, block angle, agent vx, vy) in world units.",
+        )
         state = self._validated_state(options.get("state"), "state", physical=True)
         goal = self._validated_state(options.get("goal_state"), "goal_state", physical=False)
         if state is None:

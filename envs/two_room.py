@@ -27,6 +27,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from lewm_envs.options import reset_options
+
 WORLD_SIZE: float = 224.0
 """Side of the square world, in units (the 224-px frame of the paper)."""
 BORDER: float = 14.0
@@ -258,13 +260,12 @@ class TwoRoomEnv(gym.Env[np.ndarray, np.ndarray]):
             ValueError: An unknown option key, or a position that is malformed or not in free space.
         """
         super().reset(seed=seed)
-        options = {} if options is None else options
-        unknown = sorted(set(options) - {"state", "goal_state"})
-        if unknown:
-            raise ValueError(
-                f"Unknown reset option(s) {unknown}; TwoRoomEnv.reset accepts "
-                "options={'state': xy, 'goal_state': xy}, each optional, with xy an (x, y) position in world units."
-            )
+        options = reset_options(
+            options,
+            {"state", "goal_state"},
+            "TwoRoomEnv.reset accepts options={'state': xy, 'goal_state': xy}, each optional, with xy an (x, y) "
+            "position in world units.",
+        )
         agent = self._validated_position(options.get("state"), "state")
         target = self._validated_position(options.get("goal_state"), "goal_state")
         if agent is None:

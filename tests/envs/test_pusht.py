@@ -19,6 +19,7 @@ pytest.importorskip("pymunk", reason="PushT needs the pusht extra: pip install '
 
 from lewm_envs import pusht
 from lewm_envs.pusht import PushTEnv, PushTPusherPolicy, block_coverage
+from tests.envs.contract import assert_seeding_is_deterministic
 
 # Geometry from the documented standard env, written out here rather than taken from the module: walls' inner faces at
 # 7 and 504, agent radius 15; the T is a bar x in [-60, 60], y in [0, 30] over a stem x in [-15, 15], y in [30, 120].
@@ -355,21 +356,7 @@ def test_pusher_policy_is_seeded() -> None:
 
 
 def test_seeding_is_deterministic() -> None:
-    runs = []
-    for _ in range(2):
-        env = PushTEnv(image_size=32)
-        obs, info = env.reset(seed=7)
-        frames, states = [obs], [info["state"]]
-        rng = np.random.default_rng(0)
-        for _ in range(20):
-            obs, _, _, _, info = env.step(rng.uniform(-1, 1, size=2).astype(np.float32))
-            frames.append(obs)
-            states.append(info["state"])
-        runs.append((np.stack(frames), np.stack(states), info["goal_state"]))
-    for first, second in zip(*runs):
-        np.testing.assert_array_equal(first, second)
-    _, other = PushTEnv(image_size=32).reset(seed=8)
-    assert not np.array_equal(other["state"], runs[0][1][0])
+    assert_seeding_is_deterministic(lambda: PushTEnv(image_size=32), steps=20)
 
 
 def test_info_keys_and_state_observations() -> None:

@@ -17,6 +17,7 @@ from gymnasium.utils.env_checker import check_env
 import lewm_envs
 from lewm_envs import two_room
 from lewm_envs.two_room import TwoRoomEnv, TwoRoomHeuristicPolicy
+from tests.envs.contract import assert_seeding_is_deterministic
 
 # Free space for the agent centre, derived here from the documented geometry (not from the env's own code): borders
 # 14 thick, interior wall x in [107, 117], door y in [35, 63], agent radius 7.
@@ -208,21 +209,7 @@ def test_heuristic_is_seeded() -> None:
 
 
 def test_seeding_is_deterministic() -> None:
-    runs = []
-    for _ in range(2):
-        env = TwoRoomEnv(image_size=32)
-        obs, info = env.reset(seed=7)
-        frames, states = [obs], [info["state"]]
-        rng = np.random.default_rng(0)
-        for _ in range(10):
-            obs, _, _, _, info = env.step(rng.uniform(-1, 1, size=2).astype(np.float32))
-            frames.append(obs)
-            states.append(info["state"])
-        runs.append((np.stack(frames), np.stack(states), info["goal_state"]))
-    for first, second in zip(*runs):
-        np.testing.assert_array_equal(first, second)
-    _, other = TwoRoomEnv(image_size=32).reset(seed=8)
-    assert not np.array_equal(other["state"], runs[0][1][0])
+    assert_seeding_is_deterministic(lambda: TwoRoomEnv(image_size=32), steps=10)
 
 
 @pytest.mark.parametrize(

@@ -243,8 +243,8 @@ def protocol_card(results: dict[str, Any]) -> list[tuple[str, str]]:
         card.append(("precision", str(p["plan_precision"])))
     starts = p.get("starts_from_training_episodes")
     if starts is not None:
-        card.append(("starts from training episodes", "yes (the start/goal pairs come from the episodes the methods "
-                     "trained on)" if starts else "no (held-out episodes)"))  # fmt: skip
+        card.append(("starts from training episodes", "yes (pairs from the training episodes)" if starts else "no "
+                     "(held-out episodes)"))  # fmt: skip
     plan = p.get("plan") or {}
     if plan:
         main = f"{plan.get('solver', '?')}"
@@ -293,7 +293,7 @@ def _figure(width: float, height: float) -> Any:
     # Figure without pyplot: no global backend switch, no figure manager to close (PNG through Agg).
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+    return Figure(figsize=(width, height), dpi=120, layout="constrained")
 
 
 def _tex_safe(text: str) -> str:
@@ -315,7 +315,7 @@ def _barh(results: dict[str, Any], key: str, path: Path, xlabel: str, fmt: Any, 
             (d, u) for d, u in ((3600.0, "h"), (60.0, "min"), (1.0, "s")) if max(values) >= 5 * d or d == 1
         )
         xlabel = f"{xlabel} ({unit})"
-    fig = _figure(4.6, 0.9 + 0.42 * len(shown))
+    fig = _figure(4.6, 0.75 + 0.3 * len(shown))
     ax = fig.subplots()
     ys = list(range(len(shown)))
     ax.barh(ys, [v / divisor for v in values], color=[color(n, i) for i, n, _, _ in shown], height=0.6)
@@ -342,7 +342,7 @@ def _success_plot(results: dict[str, Any], path: Path) -> Path | None:
     items = [t for t in items if t[3] is not None]
     if not items:
         return None
-    fig = _figure(4.6, 0.9 + 0.42 * len(items))
+    fig = _figure(4.6, 0.75 + 0.3 * len(items))
     ax = fig.subplots()
     ys = list(range(len(items)))
     rates = [r for *_, r in items]
@@ -513,8 +513,12 @@ dl.kv { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1f
         gap: 8px 22px; margin: 0; }
 dl.kv dt { font-size: 11px; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); }
 dl.kv dd { margin: 1px 0 0; overflow-wrap: anywhere; } dl.kv .wide { grid-column: 1 / -1; }
+dl.compact { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; margin: 0; font-size: 14px; }
+dl.compact div { display: contents; } dl.compact dt { color: var(--muted); }
+dl.compact dd { margin: 0; overflow-wrap: anywhere; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; background: var(--card); font-variant-numeric: tabular-nums; }
+table.extra { width: auto; min-width: 40%; }
 th, td { padding: 7px 11px; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
 th { font-size: 11px; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); background: #fafbfc; }
 .num { text-align: right; } tr.best td { font-weight: 600; }
@@ -523,7 +527,7 @@ th { font-size: 11px; text-transform: uppercase; letter-spacing: .05em; color: v
 .bar .fill { position: absolute; left: 0; top: 0; bottom: 0; background: var(--c); border-radius: 5px; }
 .bar .ci { position: absolute; top: 4px; height: 1px; background: #000; opacity: .7; }
 .sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; background: var(--c); margin-right: 6px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(var(--min, 360px), 1fr)); gap: 14px;
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(var(--min, 360px), 100%), 1fr)); gap: 14px;
         align-items: start; }
 figure { margin: 0; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 10px; }
 figure img { display: block; width: auto; max-width: 100%; height: auto; margin: 0 auto; }
@@ -553,23 +557,27 @@ def _video(path: str, cell: Path) -> str:
     return f'<video src="{_url(path)}" controls muted loop playsinline preload="auto"></video>'
 
 
-def _kv(pairs: list[tuple[str, str]], wide: tuple[str, ...] = ()) -> str:
+def _kv(pairs: list[tuple[str, str]], wide: tuple[str, ...] = (), cls: str = "kv") -> str:
     items = "".join(
         f"<div{' class=wide' if k in wide else ''}><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>"
         for k, v in pairs
     )
-    return f'<dl class="kv">{items}</dl>'
+    return f'<dl class="{cls}">{items}</dl>'
 
 
-def _html_table(columns: list[str], rows: list[list[str]], numeric: set[int] = frozenset(), attrs: str = "") -> str:
-    head = "".join(f"<th{' class=num' if j in numeric else ''}>{html.escape(c)}</th>" for j, c in enumerate(columns))
+def _extra_table(columns: list[Any], rows: list[list[Any]]) -> str:
+    """An extension table; columns whose values are all numbers are right-aligned."""
+    numeric = {j for j in range(len(columns)) if all(_num(r[j]) is not None or r[j] is None for r in rows)}
+    head = "".join(
+        f"<th{' class=num' if j in numeric else ''}>{html.escape(str(c))}</th>" for j, c in enumerate(columns)
+    )
     body = "".join(
         "<tr>"
-        + "".join(f"<td{' class=num' if j in numeric else ''}>{html.escape(c)}</td>" for j, c in enumerate(r))
+        + "".join(f"<td{' class=num' if j in numeric else ''}>{html.escape(_value(v))}</td>" for j, v in enumerate(r))
         + "</tr>"
         for r in rows
     )
-    return f'<div class="scroll"><table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    return f'<div class="scroll"><table class="extra"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _results_html(results: dict[str, Any]) -> str:
@@ -602,6 +610,7 @@ def render_html(
     e, methods = html.escape, results["methods"]
     env, scale = results.get("env", "?"), results.get("scale", "?")
     sub = " · ".join(str(results[k]) for k in ("env_id", "device", "created") if results.get(k))
+    card = [(k, v) for k, v in protocol_card(results) if k not in ("env id", "device", "created")]  # in the header
     out = [
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -609,7 +618,7 @@ def render_html(
         f"<header><h1>{e(str(env))} / {e(str(scale))} <small>lewm-agents benchmark</small></h1>"
         f'<p class="sub">{e(sub)}</p></header>',
         f'<section id="protocol"><h2>Protocol</h2><div class="card">'
-        f"{_kv(protocol_card(results), wide=('protocol', 'planner', 'success rule', 'data'))}</div></section>",
+        f"{_kv(card, wide=('protocol', 'planner', 'success rule', 'data'))}</div></section>",
         f'<section id="results"><h2>Results</h2>{_results_html(results)}<p class="note">Success over the protocol\'s '
         "episodes with its 95% Wilson interval; ms / decision: wall time of one planning (or acting) call divided by "
         "the envs it served; training time: wall clock of the whole run.</p></section>",
@@ -618,7 +627,7 @@ def render_html(
     if bars:
         figs = "".join(f"<figure>{_img(k, PLOT_TITLES[p.name], cell)}<figcaption><strong>{e(PLOT_TITLES[p.name])}"
                        "</strong></figcaption></figure>" for k, p in bars)  # fmt: skip
-        out.append(f'<section id="plots"><h2>Plots</h2><div class="grid" style="--min:260px">{figs}</div></section>')
+        out.append(f'<section id="plots"><h2>Plots</h2><div class="grid" style="--min:440px">{figs}</div></section>')
     vids, shown_eps = [], set()
     for i, (name, m) in enumerate(methods.items()):
         paths = [str(v) for v in m.get("videos") or []]
@@ -658,7 +667,7 @@ def render_html(
         )
     cards = "".join(
         f'<div class="card"><h3><span class="sw" style="--c:{color(n, i)}"></span>{e(label(n, m))} '
-        f"<small><code>{e(n)}</code></small></h3>{_kv(method_settings(m))}</div>"
+        f"<small><code>{e(n)}</code></small></h3>{_kv(method_settings(m), cls='compact')}</div>"
         for i, (n, m) in enumerate(methods.items())
     )
     out.append(f'<section id="methods"><h2>Methods</h2><div class="grid" style="--min:360px">{cards}</div></section>')
@@ -672,7 +681,7 @@ def render_html(
         )
         tables = "".join(
             f"<h3>{e(_entry_title(t, results))}</h3>"
-            + _html_table([str(c) for c in t["columns"]], [[_value(v) for v in r] for r in t["rows"]])
+            + _extra_table(t["columns"], t["rows"])
             + (f'<p class="note">{e(str(t["caption"]))}</p>' if t.get("caption") else "")
             for t in sec["tables"]
         )

@@ -188,7 +188,8 @@ def test_extra_sections_and_missing_files(tmp_path):
     assert "LeWM: Latent map" in page and 'src="analyses/lewm_map.png"' in page
     assert "image not found: <code>pareto/frontier.png</code>" in page and "Frontier &lt;x&gt;" in page
     assert "video not found: <code>videos/lewm_ep000_success.mp4</code>" in page
-    assert "<td>cem 300x30</td><td>274</td><td>62%</td>" in page and "<td>policy</td><td>0.5</td><td>–</td>" in page
+    assert "<td>cem 300x30</td><td class=num>274</td><td>62%</td>" in page  # numbers right-aligned
+    assert "<td>policy</td><td class=num>0.5</td><td>–</td>" in page
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "| cem 300x30 | 274 | 62% |" in md and "| policy | 0.5 | – |" in md
     results["tables"][0]["rows"].append(["too", "short"])

@@ -60,6 +60,8 @@ PROTOCOLS = {
 }
 COLUMNS = ("method", "label", "acts", "success", "95% CI", "parameters", "training time", "ms / decision", "steps")
 """Columns of the results table (report.md and index.html)."""
+NUMERIC = frozenset({5, 6, 7, 8})
+"""Right-aligned columns of the results table."""
 _VIDEO_NAME = re.compile(r"_ep(\d+)_(success|fail)\.\w+$")
 
 
@@ -180,6 +182,9 @@ def _check(results: dict[str, Any]) -> None:
             "the results dict has no 'methods' mapping (method name -> its results), so there is nothing to report. "
             "Pass the dict the benchmark writes to results.json (schema in lewm_agents/report.py's docstring)."
         )
+    bad = [name for name, m in results["methods"].items() if not isinstance(m, dict)]
+    if bad:
+        raise ValueError(f"results['methods'] entries {bad} are not dicts; each method maps to a dict of its results.")
     for key, need in (("figures", ("title", "path")), ("tables", ("title", "columns", "rows"))):
         entries = results.get(key, [])
         if not isinstance(entries, list):
@@ -243,8 +248,7 @@ def protocol_card(results: dict[str, Any]) -> list[tuple[str, str]]:
         card.append(("precision", str(p["plan_precision"])))
     starts = p.get("starts_from_training_episodes")
     if starts is not None:
-        card.append(("starts from training episodes", "yes (pairs from the training episodes)" if starts else "no "
-                     "(held-out episodes)"))  # fmt: skip
+        card.append(("starts from training episodes", "yes" if starts else "no (held-out episodes)"))
     plan = p.get("plan") or {}
     if plan:
         main = f"{plan.get('solver', '?')}"
@@ -274,6 +278,17 @@ def protocol_card(results: dict[str, Any]) -> list[tuple[str, str]]:
 def _episode(path: str) -> int | None:
     m = _VIDEO_NAME.search(path)
     return int(m.group(1)) if m else None
+
+
+def _link(path: str, cell: Path) -> str:
+    """A path for a link from the cell: relative as given; absolute made relative when inside the cell."""
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    try:
+        return p.resolve().relative_to(cell.resolve()).as_posix()
+    except ValueError:
+        return p.as_uri()
 
 
 def _video_caption(path: str) -> str:
@@ -454,16 +469,19 @@ def _md(s: str) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")
 
 
-def _md_table(columns: list[str], rows: list[list[str]]) -> list[str]:
-    head = ["| " + " | ".join(_md(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+def _md_table(columns: list[str], rows: list[list[str]], numeric: frozenset[int] = frozenset()) -> list[str]:
+    head = ["| " + " | ".join(_md(c) for c in columns) + " |"]
+    head.append("|" + "".join("---:|" if j in numeric else "---|" for j in range(len(columns))))
     return head + ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
 
 
-def render_markdown(results: dict[str, Any], plots: dict[str, Path], curves: dict[str, list[dict[str, Any]]]) -> str:
+def render_markdown(
+    results: dict[str, Any], plots: dict[str, Path], curves: dict[str, list[dict[str, Any]]], cell: Path
+) -> str:
     """report.md: the results table, the protocol card, plots, training metrics, videos, settings, extra sections."""
     methods = results["methods"]
     lines = [f"# {results.get('env', '?')} / {results.get('scale', '?')}", ""]
-    lines += _md_table(list(COLUMNS), results_table(results))
+    lines += _md_table(list(COLUMNS), results_table(results), NUMERIC)
     lines += ["", "ms / decision: wall time of one planning (or acting) call divided by the envs it served.", ""]
     lines += ["## Protocol", ""] + [f"- **{k}**: {v}" for k, v in protocol_card(results)]
     if plots:
@@ -476,7 +494,8 @@ def render_markdown(results: dict[str, Any], plots: dict[str, Path], curves: dic
     if videos:
         lines += ["", "## Videos (agent view | goal)", ""]
         lines += [
-            f"- {label(n, methods[n])}: " + ", ".join(f"[{_video_caption(v)}]({v})" for v in vs) for n, vs in videos
+            f"- {label(n, methods[n])}: " + ", ".join(f"[{_video_caption(v)}]({_link(v, cell)})" for v in vs)
+            for n, vs in videos
         ]
     lines += ["", "## Methods"]
     for name, m in methods.items():
@@ -484,7 +503,7 @@ def render_markdown(results: dict[str, Any], plots: dict[str, Path], curves: dic
     for title, sec in _sections(results).items():
         lines += ["", f"## {title}"]
         for f in sec["figures"]:
-            lines += ["", f"![{_md(_entry_title(f, results))}]({f['path']})"] + (
+            lines += ["", f"![{_md(_entry_title(f, results))}]({_link(str(f['path']), cell)})"] + (
                 ["", str(f["caption"])] if f.get("caption") else []
             )
         for t in sec["tables"]:
@@ -509,7 +528,7 @@ section { margin-top: 26px; }
 h2 { font-size: 18px; margin: 0 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 15px; margin: 0 0 6px; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; }
-dl.kv { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); grid-auto-flow: row dense;
+dl.kv { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); grid-auto-flow: row dense;
         gap: 8px 22px; margin: 0; }
 dl.kv dt { font-size: 11px; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); }
 dl.kv dd { margin: 1px 0 0; overflow-wrap: anywhere; } dl.kv .wide { grid-column: 1 / -1; }
@@ -541,20 +560,21 @@ footer { margin-top: 32px; font-size: 13px; color: var(--muted); }
 """
 
 
-def _url(path: str) -> str:
-    return html.escape(quote(PurePath(path).as_posix()))
+def _url(path: str, cell: Path) -> str:
+    link = _link(path, cell)
+    return html.escape(link if link.startswith("file:") else quote(link))
 
 
 def _img(path: str, alt: str, cell: Path) -> str:
     if not (cell / path).is_file():
         return f'<div class="missing">image not found: <code>{html.escape(path)}</code></div>'
-    return f'<img src="{_url(path)}" alt="{html.escape(alt)}" loading="eager">'
+    return f'<img src="{_url(path, cell)}" alt="{html.escape(alt)}" loading="eager">'
 
 
 def _video(path: str, cell: Path) -> str:
     if not (cell / path).is_file():
         return f'<div class="missing">video not found: <code>{html.escape(path)}</code></div>'
-    return f'<video src="{_url(path)}" controls muted loop playsinline preload="auto"></video>'
+    return f'<video src="{_url(path, cell)}" controls muted loop playsinline preload="auto"></video>'
 
 
 def _kv(pairs: list[tuple[str, str]], wide: tuple[str, ...] = (), cls: str = "kv") -> str:
@@ -582,7 +602,7 @@ def _extra_table(columns: list[Any], rows: list[list[Any]]) -> str:
 
 def _results_html(results: dict[str, Any]) -> str:
     """The results table, with a swatch per method and a small success bar with its interval."""
-    e, methods, numeric = html.escape, results["methods"], {5, 6, 7, 8}
+    e, methods, numeric = html.escape, results["methods"], NUMERIC
     rates = [_num(m.get("success_rate")) for m in methods.values()]
     best = max((r for r in rates if r is not None), default=None)
     head = "".join(f"<th{' class=num' if j in numeric else ''}>{e(c)}</th>" for j, c in enumerate(COLUMNS))
@@ -635,7 +655,7 @@ def render_html(
             continue
         first = min(paths, key=lambda v: math.inf if _episode(v) is None else _episode(v))
         shown_eps.add(_episode(first))
-        more = ", ".join(f'<a href="{_url(v)}">{e(_video_caption(v))}</a>' for v in paths if v != first)
+        more = ", ".join(f'<a href="{_url(v, cell)}">{e(_video_caption(v))}</a>' for v in paths if v != first)
         vids.append(
             f'<figure data-method="{e(name)}">{_video(first, cell)}<figcaption><span class="sw" '
             f'style="--c:{color(name, i)}"></span><strong>{e(label(name, m))}</strong>: {e(_video_caption(first))}'
@@ -714,7 +734,7 @@ def write_report(results: dict[str, Any], cell: str | Path) -> dict[str, Path]:
     }
     plots = {f"plots/{k}": p for k, p in write_plots(results, cell, curves).items()}
     written = {"report.md": cell / "report.md", "index.html": cell / "index.html"}
-    written["report.md"].write_text(render_markdown(results, plots, curves), encoding="utf-8")
+    written["report.md"].write_text(render_markdown(results, plots, curves, cell), encoding="utf-8")
     written["index.html"].write_text(render_html(results, plots, curves, cell), encoding="utf-8")
     return {**written, **plots}
 

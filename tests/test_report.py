@@ -123,6 +123,7 @@ def test_table_cells_escaping_and_unknown_keys(tmp_path):
     assert "b" not in tags  # ... and no tag of the page
     assert "GCBC &lt;b&gt;&amp;&lt;/b&gt;" in (tmp_path / "index.html").read_text(encoding="utf-8")
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "|---|---|---|---|---|---:|---:|---:|---:|" in md
     assert "| lewm | LeWM | plan | 62.0% (31/50) | [48.2, 74.0] | 390,000 | 1 min 49 s | 274 ms | 3,000 |" in md
     assert "some_future_key" not in md
     assert "angle error < pi/9" in md and "- lam: 0.09" in md
@@ -206,7 +207,9 @@ def test_schema_1_results_on_main_convert(tmp_path):
     assert rnd["plan_ms"] is None and rnd["parameters"] is None
     assert new["dataset"]["path"] == "dataset.h5" and new["protocol"]["starts_from_training_episodes"] is True
     assert upgrade_results(new) is new
+    before = json.dumps(old)
     write_report(old, tmp_path)
+    assert json.dumps(old) == before  # the caller's dict is not changed
     rows, _ = page_table(tmp_path / "index.html")
     assert rows[0][3:] == ["72.0% (36/50)", "[58.3, 82.5]", "386,734", "5 min 39 s", "278 ms", "10,000"]
     assert results_table(load_results(REPO / "results/pusht/smoke/results.json"))[0][3] == "4.0% (2/50)"
@@ -354,7 +357,9 @@ def write_fixture_cell(cell: Path) -> dict[str, Any]:
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)")
 def test_page_in_headless_chromium(tmp_path):
     results = write_fixture_cell(tmp_path)
+    results["methods"]["gcbc"]["videos"] = [str(tmp_path / "videos/gcbc_ep000_fail.mp4")]  # absolute, in the cell
     write_report(results, tmp_path)
+    assert 'src="videos/gcbc_ep000_fail.mp4"' in (tmp_path / "index.html").read_text(encoding="utf-8")
     browser = Chromium(CHROMIUM)
     try:
         session = browser.open((tmp_path / "index.html").as_uri())

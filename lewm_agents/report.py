@@ -623,6 +623,72 @@ def _results_html(results: dict[str, Any]) -> str:
             f'<tbody>{"".join(body)}</tbody></table></div>')  # fmt: skip
 
 
+def _videos_html(methods: dict[str, Any], cell: Path) -> str:
+    """One video per method (its lowest episode, so every method shows the same start and goal), links to the rest."""
+    e, vids, shown = html.escape, [], set()
+    for i, (name, m) in enumerate(methods.items()):
+        paths = [str(v) for v in m.get("videos") or []]
+        if not paths:
+            continue
+        first = min(paths, key=lambda v: math.inf if _episode(v) is None else _episode(v))
+        shown.add(_episode(first))
+        more = ", ".join(f'<a href="{_url(v, cell)}">{e(_video_caption(v))}</a>' for v in paths if v != first)
+        vids.append(
+            f'<figure data-method="{e(name)}">{_video(first, cell)}<figcaption><span class="sw" '
+            f'style="--c:{color(name, i)}"></span><strong>{e(label(name, m))}</strong>: {e(_video_caption(first))}'
+            + (f"<br>more: {more}" if more else "")
+            + "</figcaption></figure>"
+        )
+    if not vids:
+        return ""
+    note = "agent view | goal"
+    if len(vids) > 1 and len(shown) == 1 and None not in shown:
+        note += f"; episode {shown.pop()} (the same start and goal) for every method"
+    return (f'<section id="videos"><h2>Videos <small>({e(note)})</small></h2><div class="grid">{"".join(vids)}</div>'
+            "</section>")  # fmt: skip
+
+
+def _training_html(
+    methods: dict[str, Any], plots: dict[str, Path], curves: dict[str, list[dict[str, Any]]], cell: Path
+) -> str:
+    """The training-curves figure and the metric names each method logs."""
+    e = html.escape
+    logged = [(n, _metric_names(curves[n])) for n in methods if curves.get(n)]
+    key = next((k for k, p in plots.items() if p.name == "training_curves.png"), None)
+    if not (key or logged):
+        return ""
+    fig = (f"<figure>{_img(key, 'training curves', cell)}</figure><p class=note>Per step: <code>loss</code> (light), "
+           "its running mean, and <code>val_loss</code> where logged.</p>") if key else ""  # fmt: skip
+    listed = "".join(
+        f"<li><strong>{e(label(n, methods[n]))}</strong>: " + ", ".join(f"<code>{e(k)}</code>" for k in ks) + "</li>"
+        for n, ks in logged
+    )
+    return (f'<section id="training"><h2>Training curves</h2>{fig}<p class="note">Metrics each method logs:</p>'
+            f"<ul class=note>{listed}</ul></section>")  # fmt: skip
+
+
+def _extras_html(results: dict[str, Any], cell: Path) -> str:
+    """The extension sections: results["figures"] and results["tables"] grouped by their section."""
+    e, out = html.escape, []
+    for title, sec in _sections(results).items():
+        figs = "".join(
+            f"<figure>{_img(str(f['path']), _entry_title(f, results), cell)}<figcaption><strong>"
+            f"{e(_entry_title(f, results))}</strong>"
+            + (f"<br>{e(str(f['caption']))}" if f.get("caption") else "")
+            + "</figcaption></figure>"
+            for f in sec["figures"]
+        )
+        tables = "".join(
+            f"<h3>{e(_entry_title(t, results))}</h3>"
+            + _extra_table(t["columns"], t["rows"])
+            + (f'<p class="note">{e(str(t["caption"]))}</p>' if t.get("caption") else "")
+            for t in sec["tables"]
+        )
+        grid = f'<div class="grid">{figs}</div>' if figs else ""
+        out.append(f'<section class="extra"><h2>{e(title)}</h2>{grid}{tables}</section>')
+    return "".join(out)
+
+
 def render_html(
     results: dict[str, Any], plots: dict[str, Path], curves: dict[str, list[dict[str, Any]]], cell: Path
 ) -> str:
@@ -648,65 +714,14 @@ def render_html(
         figs = "".join(f"<figure>{_img(k, PLOT_TITLES[p.name], cell)}<figcaption><strong>{e(PLOT_TITLES[p.name])}"
                        "</strong></figcaption></figure>" for k, p in bars)  # fmt: skip
         out.append(f'<section id="plots"><h2>Plots</h2><div class="grid" style="--min:440px">{figs}</div></section>')
-    vids, shown_eps = [], set()
-    for i, (name, m) in enumerate(methods.items()):
-        paths = [str(v) for v in m.get("videos") or []]
-        if not paths:
-            continue
-        first = min(paths, key=lambda v: math.inf if _episode(v) is None else _episode(v))
-        shown_eps.add(_episode(first))
-        more = ", ".join(f'<a href="{_url(v, cell)}">{e(_video_caption(v))}</a>' for v in paths if v != first)
-        vids.append(
-            f'<figure data-method="{e(name)}">{_video(first, cell)}<figcaption><span class="sw" '
-            f'style="--c:{color(name, i)}"></span><strong>{e(label(name, m))}</strong>: {e(_video_caption(first))}'
-            + (f"<br>more: {more}" if more else "")
-            + "</figcaption></figure>"
-        )
-    if vids:
-        note = "agent view | goal"
-        if len(vids) > 1 and len(shown_eps) == 1 and None not in shown_eps:
-            note += f"; episode {shown_eps.pop()} (the same start and goal) for every method"
-        out.append(
-            f'<section id="videos"><h2>Videos <small>({e(note)})</small></h2><div class="grid">{"".join(vids)}</div>'
-            "</section>"
-        )
-    logged = [(n, _metric_names(curves[n])) for n in methods if curves.get(n)]
-    if "training_curves.png" in {p.name for p in plots.values()} or logged:
-        key = next((k for k, p in plots.items() if p.name == "training_curves.png"), None)
-        fig = f"<figure>{_img(key, 'training curves', cell)}</figure>" if key else ""
-        listed = "".join(
-            f"<li><strong>{e(label(n, methods[n]))}</strong>: "
-            + ", ".join(f"<code>{e(k)}</code>" for k in ks)
-            + "</li>"
-            for n, ks in logged
-        )
-        out.append(
-            f'<section id="training"><h2>Training curves</h2>{fig}<p class="note">The plot shows <code>loss</code> '
-            f"per step (light), its running mean, and <code>val_loss</code> where logged. Each method logs:</p>"
-            f"<ul class=note>{listed}</ul></section>"
-        )
+    out += [_videos_html(methods, cell), _training_html(methods, plots, curves, cell)]
     cards = "".join(
         f'<div class="card"><h3><span class="sw" style="--c:{color(n, i)}"></span>{e(label(n, m))} '
         f"<small><code>{e(n)}</code></small></h3>{_kv(method_settings(m), cls='compact')}</div>"
         for i, (n, m) in enumerate(methods.items())
     )
     out.append(f'<section id="methods"><h2>Methods</h2><div class="grid" style="--min:360px">{cards}</div></section>')
-    for title, sec in _sections(results).items():
-        figs = "".join(
-            f"<figure>{_img(str(f['path']), _entry_title(f, results), cell)}<figcaption><strong>"
-            f"{e(_entry_title(f, results))}</strong>"
-            + (f"<br>{e(str(f['caption']))}" if f.get("caption") else "")
-            + "</figcaption></figure>"
-            for f in sec["figures"]
-        )
-        tables = "".join(
-            f"<h3>{e(_entry_title(t, results))}</h3>"
-            + _extra_table(t["columns"], t["rows"])
-            + (f'<p class="note">{e(str(t["caption"]))}</p>' if t.get("caption") else "")
-            for t in sec["tables"]
-        )
-        grid = f'<div class="grid">{figs}</div>' if figs else ""
-        out.append(f'<section class="extra"><h2>{e(title)}</h2>{grid}{tables}</section>')
+    out.append(_extras_html(results, cell))
     links = [
         f'<a href="{f}">{f}</a>' for f in ("results.json", "report.md") if (cell / f).is_file() or f == "report.md"
     ]

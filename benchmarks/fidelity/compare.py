@@ -22,6 +22,12 @@ def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.minimum(d, 2 * math.pi - d)
 
 
+def _full_state(env, info) -> np.ndarray:
+    """The float64 state when the env exposes it (``info["state"]`` is float32, ~1e-5 units at 300)."""
+    full = getattr(env, "_state", None)
+    return full() if callable(full) else info["state"]
+
+
 def pusht_rollouts(make_env, data) -> tuple[np.ndarray, list[np.ndarray]]:
     """Our states (N, T + 1, 7) for the swm fixture (NaN where our reset refused the start) and frames per kept seq."""
     out = np.full(data["states"].shape, np.nan)
@@ -33,10 +39,10 @@ def pusht_rollouts(make_env, data) -> tuple[np.ndarray, list[np.ndarray]]:
             obs, info = env.reset(seed=0, options={"state": data["start"][n], "goal_state": data["goal"][n]})
         except ValueError:
             continue
-        states, seq_frames = [info["state"]], [env.render()]
+        states, seq_frames = [_full_state(env, info)], [env.render()]
         for t, a in enumerate(data["actions"][n]):
             obs, _, _, _, info = env.step(a)
-            states.append(info["state"])
+            states.append(_full_state(env, info))
             if n in keep and t + 1 in data["frame_steps"]:
                 seq_frames.append(env.render())
         out[n] = np.array(states, dtype=np.float64)

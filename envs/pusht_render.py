@@ -136,6 +136,10 @@ class Canvas:
     def thick_line(self, x1: int, y1: int, x2: int, y2: int, width: int, color: Sequence[int]) -> None:
         """pygame's ``draw_line_width`` for a line inside the surface: a Bresenham walk of the centre, widened across
         the minor axis by ``width`` pixels ((width - 1) // 2 before, width // 2 after)."""
+        if not (0 <= x1 < self.w and 0 <= y1 < self.h and 0 <= x2 < self.w and 0 <= y2 < self.h):
+            for y, xa, xb in _clipped_line_width(x1, y1, x2, y2, width, self.w, self.h):
+                self.hline(xa, y, xb, color)
+            return
         xs, ys = _bresenham(x1, y1, x2, y2)
         if abs(x1 - x2) <= abs(y1 - y2):  # grows in x: flat top and bottom ends
             self.spans(ys, xs - (width - 1) // 2, xs + width // 2, color)
@@ -235,6 +239,98 @@ def _bresenham(x1: int, y1: int, x2: int, y2: int) -> tuple[np.ndarray, np.ndarr
     sx, sy = (1 if x1 < x2 else -1), (1 if y1 < y2 else -1)
     ox, oy = _bresenham_offsets(dx, dy, sx, sy)
     return ox + x1, oy + y1
+
+
+def _clip_line(x1: int, y1: int, x2: int, y2: int, w: int, h: int) -> tuple[int, int, int, int] | None:
+    """pygame's ``clip_line`` (Liang-Barsky with its rounding) against the surface [0, w) x [0, h)."""
+    p1, p3 = x1 - x2, y1 - y2
+    p2, p4 = -p1, -p3
+    q1, q2, q3, q4 = x1, w - x1, y1, h - y1
+    if (p1 == 0 and q1 < 0) or (p2 == 0 and q2 < 0) or (p3 == 0 and q3 < 0) or (p4 == 0 and q4 < 0):
+        return None
+    nmax, pmin = 0.0, 1.0
+    for p, qa, qb in ((p1, q1, q2), (p3, q3, q4)):
+        if p:
+            r1, r2 = qa / p, qb / -p
+            if p < 0:
+                nmax, pmin = max(nmax, r1), min(pmin, r2)
+            else:
+                nmax, pmin = max(nmax, r2), min(pmin, r1)
+    if nmax > pmin:
+        return None
+
+    def rnd(v: float) -> int:  # C: (int)(v < 0 ? v - 0.5 : v + 0.5)
+        return int(v - 0.5) if v < 0 else int(v + 0.5)
+
+    return x1 + rnd(p2 * nmax), y1 + rnd(p4 * nmax), x1 + rnd(p2 * pmin), y1 + rnd(p4 * pmin)
+
+
+def _clipped_line_width(x1: int, y1: int, x2: int, y2: int, width: int, w: int, h: int) -> list[tuple[int, int, int]]:
+    """pygame's ``draw_line_width`` for a line that leaves the surface, as (y, x_from, x_to) spans (a port of its
+    loops, used only in that rare case; single pixels are spans of length 1)."""
+
+    def sign(v: int, default: int) -> int:
+        return 1 if v > 0 else (-1 if v < 0 else default)
+
+    def inside(x: int, y: int) -> bool:
+        return 0 <= x < w and 0 <= y < h
+
+    out: list[tuple[int, int, int]] = []
+    end_x, end_y = x2, y2
+    xinc = abs(x1 - x2) <= abs(y1 - y2)
+    dx, sx = abs(x2 - x1), (1 if x1 < x2 else -1)
+    dy, sy = abs(y2 - y1), (1 if y1 < y2 else -1)
+    err = int((dx if dx > dy else -dy) / 2)
+    clipped = _clip_line(x1, y1, x2, y2, w, h)
+    if clipped is None:
+        return out
+    x1, y1, x2, y2 = clipped
+    lo, hi = (x1, x1) if xinc else (y1, y1)
+    lo, hi = lo - (width - 1) // 2, hi + width // 2
+
+    def emit() -> None:
+        if xinc:
+            out.append((y1, lo, hi))
+        else:
+            out.extend((y, x1, x1) for y in range(lo, hi + 1))
+
+    while sign(x1 - x2, sx) != sx or sign(y1 - y2, sy) != sy:
+        emit()
+        e2 = err
+        if e2 > -dx:
+            err -= dy
+            x1 += sx
+            if xinc:
+                lo, hi = lo + sx, hi + sx
+        if e2 < dy:
+            err += dx
+            y1 += sy
+            if not xinc:
+                lo, hi = lo + sy, hi + sy
+    if xinc:
+        while y1 != end_y and (inside(lo, y1) or inside(hi, y1)):
+            emit()
+            e2 = err
+            if e2 > -dx:
+                err -= dy
+                x1 += sx
+                lo, hi = lo + sx, hi + sx
+            if e2 < dy:
+                err += dx
+                y1 += sy
+    else:
+        while x1 != end_x and (inside(x1, lo) or inside(x1, hi)):
+            emit()
+            e2 = err
+            if e2 > -dx:
+                err -= dy
+                x1 += sx
+            if e2 < dy:
+                err += dx
+                y1 += sy
+                lo, hi = lo + sy, hi + sy
+    emit()
+    return out
 
 
 def _aaline_pixels(fx: float, fy: float, tx: float, ty: float, w: int, h: int) -> list[tuple[int, int, float]]:
@@ -353,8 +449,8 @@ class ReferenceRenderer:
 
     def __init__(self, image_size: int, goal_pose: tuple[float, float, float] | None) -> None:
         self.image_size = image_size
-        self._base, self._walls, self._static_frame = _static_layers(goal_pose)
-        self._canvas = self._base.copy()  # (512, 512, 3), restored from _base inside the last window each frame
+        self._static, self._walls, self._static_frame = _static_layers(goal_pose)
+        self._canvas = self._static.copy()  # (512, 512, 3), restored from _static inside the last window each frame
         self._dirty: tuple[int, int, int, int] | None = None
 
     def frame(
@@ -378,7 +474,7 @@ class ReferenceRenderer:
         canvas = self._canvas
         if self._dirty is not None:  # undo the last frame's drawing
             y0, y1, x0, x1 = self._dirty
-            canvas[y0:y1, x0:x1] = self._base[y0:y1, x0:x1]
+            canvas[y0:y1, x0:x1] = self._static[y0:y1, x0:x1]
         pts = np.array([p for poly in block for p in poly] + [tuple(agent_xy)], dtype=np.float64)  # (K, 2)
         reach = max(agent_radius, 4.0) + 4.0
         lo, hi = pts.min(axis=0) - reach, pts.max(axis=0) + reach
@@ -406,7 +502,7 @@ class ReferenceRenderer:
 
 @functools.lru_cache(maxsize=4)
 def _static_layers(goal_pose: tuple[float, float, float] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(floor + goal T canvas, wall mask (512, 512) bool, the 224-px frame of floor + goal + walls), read-only."""
+    """(floor + goal T + walls canvas, wall mask (512, 512) bool, its 224-px frame), read-only."""
     base = np.empty((CANVAS, CANVAS, 3), dtype=np.uint8)
     base[:] = FLOOR
     draw = Canvas(base)
@@ -419,9 +515,8 @@ def _static_layers(goal_pose: tuple[float, float, float] | None) -> tuple[np.nda
     for a, b in WALL_SEGMENTS:
         wall_draw.fat_segment(a, b, WALL_RADIUS, (1, 1, 1))
     mask = walls[:, :, 0] == 1
-    full = base.copy()
-    full[mask] = WALL
-    frame = cv2_resize_window(full, REFERENCE_SIZE, slice(0, REFERENCE_SIZE), slice(0, REFERENCE_SIZE))
+    base[mask] = WALL
+    frame = cv2_resize_window(base, REFERENCE_SIZE, slice(0, REFERENCE_SIZE), slice(0, REFERENCE_SIZE))
     for arr in (base, mask, frame):
         arr.setflags(write=False)
     return base, mask, frame

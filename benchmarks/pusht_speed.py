@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 import tyro
 
-import lewm_envs  # noqa: F401  (registers lewm/PushT-v0)
+import lewm_envs  # noqa: F401  (registers lewm/PushT-v1)
 from lewm_envs.pusht import PushTPusherPolicy
 
 
@@ -34,8 +34,8 @@ class SpeedConfig:
 
 
 def steps_per_second(cfg: SpeedConfig, **env_kwargs: object) -> float:
-    """Random-action steps per second of ``gym.make("lewm/PushT-v0", **env_kwargs)``, resets included."""
-    env = gym.make("lewm/PushT-v0", **env_kwargs)
+    """Random-action steps per second of ``gym.make("lewm/PushT-v1", **env_kwargs)``, resets included."""
+    env = gym.make("lewm/PushT-v1", **env_kwargs)
     actions = np.random.default_rng(cfg.seed).uniform(-1, 1, size=(cfg.steps, 2)).astype(np.float32)  # (N, 2)
     env.reset(seed=cfg.seed)
     start = time.perf_counter()
@@ -48,7 +48,7 @@ def steps_per_second(cfg: SpeedConfig, **env_kwargs: object) -> float:
 
 def pusher_statistics(cfg: SpeedConfig) -> dict[str, float]:
     """Contact fraction, mean episode length and steps/s (policy included) of the pusher at 64 px."""
-    env = gym.make("lewm/PushT-v0", image_size=64)
+    env = gym.make("lewm/PushT-v1", image_size=64)
     contacts = steps = successes = 0
     start = time.perf_counter()
     for episode in range(cfg.episodes):

@@ -126,6 +126,20 @@ LEGACY_VERSIONS: dict[int, tuple[dict[str, Any], str]] = {
 }
 """Old versions of ``lewm/PushT``: version -> (v1 constructor kwargs that reproduce it, what differs)."""
 
+
+def translate_legacy_kwargs(version: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Renames old versions' kwargs for ``lewm_envs.versions``: v0's ``render_target`` became ``goal_marker``.
+
+    Example:
+        >>> translate_legacy_kwargs(0, {"image_size": 64, "render_target": True})
+        {'image_size': 64, 'goal_marker': 'episode'}
+    """
+    out = dict(kwargs)
+    if version == 0 and "render_target" in out:
+        out["goal_marker"] = "episode" if out.pop("render_target") else "none"
+    return out
+
+
 T_AREA: float = (BAR[1] - BAR[0]) * (BAR[3] - BAR[2]) + (STEM[1] - STEM[0]) * (STEM[3] - STEM[2])
 _T_CENTRE = (0.0, 60.0)  # centre of the T's bounding box, body frame
 _T_REACH = math.hypot(60.0, 60.0)  # every point of the T is within this of _T_CENTRE

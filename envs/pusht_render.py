@@ -265,7 +265,9 @@ def _clip_line(x1: int, y1: int, x2: int, y2: int, w: int, h: int) -> tuple[int,
     return x1 + rnd(p2 * nmax), y1 + rnd(p4 * nmax), x1 + rnd(p2 * pmin), y1 + rnd(p4 * pmin)
 
 
-def _clipped_line_width(x1: int, y1: int, x2: int, y2: int, width: int, w: int, h: int) -> list[tuple[int, int, int]]:
+def _clipped_line_width(  # noqa: C901 (a line-by-line port of pygame's loops, kept so to stay checkable)
+    x1: int, y1: int, x2: int, y2: int, width: int, w: int, h: int
+) -> list[tuple[int, int, int]]:
     """pygame's ``draw_line_width`` for a line that leaves the surface, as (y, x_from, x_to) spans (a port of its
     loops, used only in that rare case; single pixels are spans of length 1)."""
 

@@ -59,7 +59,7 @@ def env() -> PushTEnv:
 
 @pytest.mark.parametrize("size", [64, 224])
 def test_check_env_passes_without_warnings(size: int) -> None:
-    made = gym.make("lewm/PushT-v0", image_size=size)
+    made = gym.make("lewm/PushT-v1", image_size=size)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(made.unwrapped)
@@ -73,11 +73,11 @@ def test_check_env_passes_for_the_variants(kwargs: dict) -> None:
         warnings.simplefilter("error")
         # Box(0, 512) absolute targets are gym-pusht's convention; the checker only recommends a normalised box.
         warnings.filterwarnings("ignore", message=".*symmetric and normalized space")
-        check_env(gym.make("lewm/PushT-v0", image_size=16, **kwargs).unwrapped)
+        check_env(gym.make("lewm/PushT-v1", image_size=16, **kwargs).unwrapped)
 
 
 def test_registration_time_limit_truncates_at_300_steps() -> None:
-    made = gym.make("lewm/PushT-v0", image_size=16)
+    made = gym.make("lewm/PushT-v1", image_size=16)
     assert made.unwrapped.image_size == 16
     made.reset(seed=0, options={"state": [100, 100, 300, 300, 0, *_REST], "goal_state": [400, 100, 100, 300, 1, 0, 0]})
     for t in range(300):

@@ -53,7 +53,7 @@ def env() -> TwoRoomEnv:
 
 @pytest.mark.parametrize("size", [64, 224])
 def test_check_env_passes_without_warnings(size: int) -> None:
-    made = gym.make("lewm/TwoRoom-v0", image_size=size)
+    made = gym.make("lewm/TwoRoom-v1", image_size=size)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any checker warning fails the test
         check_env(made.unwrapped)
@@ -62,7 +62,7 @@ def test_check_env_passes_without_warnings(size: int) -> None:
 
 
 def test_registration_time_limit_truncates_at_100_steps() -> None:
-    made = gym.make("lewm/TwoRoom-v0")
+    made = gym.make("lewm/TwoRoom-v1")
     made.reset(seed=0, options={"state": [40.0, 180.0], "goal_state": [180.0, 180.0]})
     for t in range(100):
         _, _, terminated, truncated, _ = made.step(np.zeros(2, dtype=np.float32))
@@ -175,7 +175,7 @@ def test_door_is_passable_and_the_wall_is_not(env: TwoRoomEnv) -> None:
 
 
 def test_heuristic_reaches_the_target_within_100_steps() -> None:
-    made = gym.make("lewm/TwoRoom-v0", image_size=16)  # smallest frames: the policy reads only info
+    made = gym.make("lewm/TwoRoom-v1", image_size=16)  # smallest frames: the policy reads only info
     successes = 0
     for episode in range(30):
         policy = TwoRoomHeuristicPolicy(action_space=made.action_space, seed=episode)

@@ -146,6 +146,7 @@ _T_REACH = math.hypot(60.0, 60.0)  # every point of the T is within this of _T_C
 _AGENT_LO, _AGENT_HI = ARENA_LO + AGENT_RADIUS, ARENA_HI - AGENT_RADIUS  # free range of the agent centre
 # v0 (walls="solid"): recorded states may overlap by a few units; reset rejects more (wrong units or layout).
 _OVERLAP_TOL: float = 10.0
+_STATE_BOUND: float = 1e5  # obs_type="state" bounds on positions (units) and velocities (units/s)
 _SAMPLE_MARGIN: float = 5.0  # v0 sampling: clearance from walls and between agent and block
 _TWO_PI = 2.0 * math.pi
 
@@ -473,9 +474,10 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
         if obs_type == "pixels":
             self.observation_space = spaces.Box(0, 255, shape=(self.image_size, self.image_size, 3), dtype=np.uint8)
         else:
-            # Unbounded positions: the kinematic agent (and a block it drives) can leave the arena.
-            low = np.array([-np.inf] * 4 + [0.0, -np.inf, -np.inf], dtype=np.float32)
-            high = np.array([np.inf] * 4 + [_TWO_PI, np.inf, np.inf], dtype=np.float32)
+            # Wide bounds: the kinematic agent (and a block it drives) can leave the arena, at most ~40 units a step.
+            w = _STATE_BOUND
+            low = np.array([-w, -w, -w, -w, 0.0, -w, -w], dtype=np.float32)
+            high = np.array([w, w, w, w, _TWO_PI, w, w], dtype=np.float32)
             self.observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
         self._scale = self.image_size / WORLD_SIZE  # pixels per unit (v0 rendering)
         self._renderer: ReferenceRenderer | None = None
@@ -552,6 +554,8 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
             if state is None and gym_pusht_start is None:
                 state = self._sample_state()
         self._goal = goal
+        if self.goal_marker == "episode" and self.render_style == "reference":
+            self._renderer = ReferenceRenderer(self.image_size, (float(goal[2]), float(goal[3]), float(goal[4])))
         if gym_pusht_start is not None:
             # gym-pusht's reset: a fresh space (agent at (256, 400), block at (256, 300), angle 0), the agent placed,
             # the block's position set before its angle (which moves its origin), one physics step.

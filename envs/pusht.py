@@ -598,7 +598,10 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
         """
         if self._space is None:
             raise RuntimeError("PushTEnv.step() was called before reset(); call env.reset(seed=...) first.")
-        act = np.asarray(action, dtype=np.float32).reshape(-1)  # (2,)
+        # The action keeps its float dtype: the reference's arithmetic follows it (float32 from the action space).
+        act = np.asarray(action).reshape(-1)  # (2,)
+        if act.dtype.kind != "f":
+            act = act.astype(np.float64)
         if act.shape != (2,) or not np.all(np.isfinite(act)):
             raise ValueError(f"action must be 2 finite numbers (the PD target, x and y), got {action!r}.")
         if self.clip_actions:

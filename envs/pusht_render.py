@@ -62,6 +62,36 @@ def to_pixel(p: Sequence[float]) -> tuple[int, int]:
 # ------------------------------------------------------------------------------------------------ pygame primitives
 
 
+class Mask:
+    """A boolean drawing mask on a window of the canvas: ``m[i, j]`` covers canvas pixel (y0 + i, x0 + j)."""
+
+    def __init__(self, y0: int, x0: int, h: int, w: int) -> None:
+        self.y0, self.x0 = y0, x0
+        self.m = np.zeros((h, w), dtype=bool)
+
+    def add(self, other: np.ndarray, y0: int, x0: int) -> None:
+        """ORs a mask whose top-left pixel is canvas (y0, x0) into this one (clipped to the window)."""
+        h, w = other.shape
+        i0, j0 = y0 - self.y0, x0 - self.x0
+        a0, b0 = max(i0, 0), max(j0, 0)
+        a1, b1 = min(i0 + h, self.m.shape[0]), min(j0 + w, self.m.shape[1])
+        if a0 < a1 and b0 < b1:
+            self.m[a0:a1, b0:b1] |= other[a0 - i0 : a1 - i0, b0 - j0 : b1 - j0]
+
+    def points(self, ys: np.ndarray, xs: np.ndarray) -> None:
+        """Sets single pixels (clipped to the window)."""
+        i, j = ys - self.y0, xs - self.x0
+        keep = (i >= 0) & (i < self.m.shape[0]) & (j >= 0) & (j < self.m.shape[1])
+        self.m[i[keep], j[keep]] = True
+
+    def spans(self, ys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Sets rows ``ys``, inclusive columns [lo, hi] (clipped to the window; rows may repeat)."""
+        for y, a, b in zip(ys.tolist(), lo.tolist(), hi.tolist()):
+            i = y - self.y0
+            if 0 <= i < self.m.shape[0]:
+                self.m[i, max(min(a, b) - self.x0, 0) : max(max(a, b) - self.x0 + 1, 0)] = True
+
+
 class Canvas:
     """A uint8 (H, W, 3) image with pygame's drawing rules; writes outside the image are clipped."""
 
@@ -79,109 +109,104 @@ class Canvas:
         if x1 <= x2:
             self.pixels[y, x1 : x2 + 1] = color
 
-    def spans(self, ys: np.ndarray, x1: np.ndarray, x2: np.ndarray, color: Sequence[int]) -> None:
-        """Many horizontal spans at once: rows ys, inclusive columns [x1, x2] (any order), clipped."""
-        lo, hi = np.minimum(x1, x2), np.maximum(x1, x2)
-        keep = (ys >= 0) & (ys < self.h) & (hi >= 0) & (lo < self.w)
-        ys, lo, hi = ys[keep], np.maximum(lo[keep], 0), np.minimum(hi[keep], self.w - 1)
-        if ys.size == 0:
-            return
-        y0, y1 = int(ys.min()), int(ys.max()) + 1
-        x0, x1_ = int(lo.min()), int(hi.max()) + 1
-        cols = np.arange(x0, x1_)
-        mask = np.zeros((y1 - y0, x1_ - x0), dtype=bool)  # (h, w)
-        rows = ys - y0
-        inside = (cols[None, :] >= lo[:, None]) & (cols[None, :] <= hi[:, None])  # (n, w)
-        np.logical_or.at(mask, rows, inside)
-        self.pixels[y0:y1, x0:x1_][mask] = color
+    def paint(self, mask: Mask, color: Sequence[int]) -> None:
+        """Sets every pixel of ``mask`` (clipped to the canvas) to ``color``."""
+        h, w = mask.m.shape
+        y0, x0 = max(mask.y0, 0), max(mask.x0, 0)
+        y1, x1 = min(mask.y0 + h, self.h), min(mask.x0 + w, self.w)
+        if y0 < y1 and x0 < x1:
+            sub = mask.m[y0 - mask.y0 : y1 - mask.y0, x0 - mask.x0 : x1 - mask.x0]
+            np.copyto(self.pixels[y0:y1, x0:x1], np.asarray(color, dtype=np.uint8), where=sub[:, :, None])
 
     def polygon(self, xs: Sequence[int], ys: Sequence[int], color: Sequence[int]) -> None:
-        """pygame's filled polygon (``draw_fillpoly``): scanlines over integer vertices."""
-        vx, vy = np.asarray(xs, dtype=np.int64), np.asarray(ys, dtype=np.int64)
-        miny, maxy = int(vy.min()), int(vy.max())
-        if miny == maxy:
-            self.hline(int(vx.min()), miny, int(vx.max()), color)
-            return
-        prev = np.roll(np.arange(len(vx)), 1)
-        ya, yb, xa, xb = vy[prev], vy, vx[prev], vx
-        swap = ya > yb
-        y1, y2 = np.where(swap, yb, ya), np.where(swap, ya, yb)
-        x1, x2 = np.where(swap, xb, xa), np.where(swap, xa, xb)
-        edge = y1 != y2
-        y1, y2, x1, x2 = y1[edge], y2[edge], x1[edge], x2[edge]
-        rows = np.arange(miny, maxy + 1)  # (R,)
-        r = rows[:, None].astype(np.float64)  # (R, 1)
-        hit = ((r >= y1) & (r < y2)) | ((r == maxy) & (y2 == maxy))  # (R, E)
-        # C's (int) of a double truncates toward zero.
-        xi = np.trunc((r - y1) * (x2 - x1) / np.where(hit, y2 - y1, 1) + x1).astype(np.int64)  # (R, E)
-        xi = np.where(hit, xi, np.iinfo(np.int64).max)
-        xi.sort(axis=1)
-        counts = hit.sum(axis=1)  # (R,)
-        for k in range(0, int(counts.max(initial=0)), 2):
-            sel = counts > k + 1
-            self.spans(rows[sel], xi[sel, k], xi[sel, k + 1], color)
-        # Horizontal edges strictly between the top and bottom rows are drawn separately.
-        for i in range(len(vx)):
-            j = i - 1
-            if miny < vy[i] < maxy and vy[j] == vy[i]:
-                self.hline(int(vx[i]), int(vy[i]), int(vx[j]), color)
+        """pygame's filled polygon (``draw_fillpoly``)."""
+        self.paint(polygon_mask(xs, ys), color)
 
-    def circle(self, x0: int, y0: int, radius: int, color: Sequence[int]) -> None:
-        """pygame's filled circle (``draw_circle_filled``, midpoint algorithm) at an integer centre."""
-        if radius < 1:
-            return
-        ys, x1s, x2s = _circle_spans(radius)
-        self.spans(ys + y0, x1s + x0, x2s + x0, color)
-
-    def thick_line(self, x1: int, y1: int, x2: int, y2: int, width: int, color: Sequence[int]) -> None:
-        """pygame's ``draw_line_width`` for a line inside the surface: a Bresenham walk of the centre, widened across
-        the minor axis by ``width`` pixels ((width - 1) // 2 before, width // 2 after)."""
-        if not (0 <= x1 < self.w and 0 <= y1 < self.h and 0 <= x2 < self.w and 0 <= y2 < self.h):
-            for y, xa, xb in _clipped_line_width(x1, y1, x2, y2, width, self.w, self.h):
-                self.hline(xa, y, xb, color)
-            return
-        xs, ys = _bresenham(x1, y1, x2, y2)
-        if abs(x1 - x2) <= abs(y1 - y2):  # grows in x: flat top and bottom ends
-            self.spans(ys, xs - (width - 1) // 2, xs + width // 2, color)
-        else:  # grows in y
-            offsets = np.arange(-((width - 1) // 2), width // 2 + 1)
-            px = np.repeat(xs, len(offsets))
-            py = (ys[:, None] + offsets[None, :]).reshape(-1)
-            keep = (px >= 0) & (px < self.w) & (py >= 0) & (py < self.h)
-            self.pixels[py[keep], px[keep]] = color
+    def fat_polyline(self, verts: Sequence[Sequence[float]], radius: float, color: Sequence[int]) -> None:
+        """pymunk-pygame's ``draw_fat_segment`` for every edge of a closed polygon (one colour, so one mask)."""
+        pts = [to_pixel(v) for v in verts]
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        reach = round(radius) + 3
+        mask = Mask(
+            min(ys) - reach, min(xs) - reach, max(ys) - min(ys) + 2 * reach + 1, max(xs) - min(xs) + 2 * reach + 1
+        )
+        quads = []
+        for i in range(len(pts)):
+            quad = self._fat_segment(mask, pts[i], pts[(i + 1) % len(pts)], radius, add_quad=False)
+            if quad is not None:
+                quads.append(quad)
+        if quads:
+            quads_mask(mask, [q[0] for q in quads], [q[1] for q in quads])
+        self.paint(mask, color)
 
     def fat_segment(self, a: Sequence[float], b: Sequence[float], radius: float, color: Sequence[int]) -> None:
         """pymunk-pygame's ``draw_fat_segment``: a thick line, the quad around it, discs at both ends."""
         p1, p2 = to_pixel(a), to_pixel(b)
+        reach = round(radius) + 3
+        y0, x0 = min(p1[1], p2[1]) - reach, min(p1[0], p2[0]) - reach
+        mask = Mask(y0, x0, abs(p1[1] - p2[1]) + 2 * reach + 1, abs(p1[0] - p2[0]) + 2 * reach + 1)
+        self._fat_segment(mask, p1, p2, radius)
+        self.paint(mask, color)
+
+    def _fat_segment(
+        self, mask: Mask, p1: tuple[int, int], p2: tuple[int, int], radius: float, add_quad: bool = True
+    ) -> tuple[list[int], list[int]] | None:
+        """Adds a fat segment to ``mask``; with ``add_quad=False`` its quad is returned (xs, ys) for a batch fill."""
         r = round(max(1, radius * 2))
-        self.thick_line(p1[0], p1[1], p2[0], p2[1], r, color)
+        self._thick_line(mask, p1[0], p1[1], p2[0], p2[1], r)
         if r <= 2:
-            return
+            return None
         ox, oy = abs(p2[1] - p1[1]), abs(p2[0] - p1[0])
         if ox == 0 and oy == 0:
-            return
+            return None
         scale = radius / (ox * ox + oy * oy) ** 0.5
         ox, oy = round(ox * scale), round(oy * scale)
-        self.polygon(
-            [p1[0] - ox, p1[0] + ox, p2[0] + ox, p2[0] - ox],
-            [p1[1] - oy, p1[1] + oy, p2[1] + oy, p2[1] - oy],
-            color,
-        )
-        self.circle(round(p1[0]), round(p1[1]), round(radius), color)
-        self.circle(round(p2[0]), round(p2[1]), round(radius), color)
+        quad = [p1[0] - ox, p1[0] + ox, p2[0] + ox, p2[0] - ox], [p1[1] - oy, p1[1] + oy, p2[1] + oy, p2[1] - oy]
+        disc = _circle_mask(round(radius))
+        rr = round(radius)
+        mask.add(disc, p1[1] - rr, p1[0] - rr)
+        mask.add(disc, p2[1] - rr, p2[0] - rr)
+        if add_quad:
+            filled = polygon_mask(*quad)
+            mask.add(filled.m, filled.y0, filled.x0)
+            return None
+        return quad
+
+    def _thick_line(self, mask: Mask, x1: int, y1: int, x2: int, y2: int, width: int) -> None:
+        """pygame's ``draw_line_width``: a Bresenham walk of the centre, widened across the minor axis by ``width``
+        pixels ((width - 1) // 2 before, width // 2 after); a line leaving the surface follows pygame's clipping."""
+        if not (0 <= x1 < self.w and 0 <= y1 < self.h and 0 <= x2 < self.w and 0 <= y2 < self.h):
+            spans = _clipped_line_width(x1, y1, x2, y2, width, self.w, self.h)
+            if spans:
+                arr = np.array(spans, dtype=np.int64)
+                mask.spans(arr[:, 0], arr[:, 1], arr[:, 2])
+            return
+        xs, ys = _bresenham(x1, y1, x2, y2)
+        offsets = np.arange(-((width - 1) // 2), width // 2 + 1)
+        if abs(x1 - x2) <= abs(y1 - y2):  # grows in x: flat top and bottom ends
+            mask.points(np.repeat(ys, len(offsets)), (xs[:, None] + offsets[None, :]).reshape(-1))
+        else:  # grows in y
+            mask.points((ys[:, None] + offsets[None, :]).reshape(-1), np.repeat(xs, len(offsets)))
 
     def debug_polygon(self, verts: Sequence[Sequence[float]], color: Sequence[int]) -> None:
         """A pymunk polygon as swm's debug draw renders it: lightened fill, then radius-2 fat edges."""
         pts = [to_pixel(v) for v in verts]
         self.polygon([p[0] for p in pts], [p[1] for p in pts], light(color))
-        for i in range(len(verts)):
-            self.fat_segment(verts[i], verts[(i + 1) % len(verts)], 2.0, color)
+        self.fat_polyline(verts, 2.0, color)
 
     def debug_circle(self, centre: Sequence[float], radius: float, color: Sequence[int]) -> None:
         """A pymunk circle as swm's debug draw renders it: a disc and a lightened disc 4 px smaller."""
         x, y = to_pixel(centre)
         self.circle(x, y, round(radius), color)
         self.circle(x, y, round(radius - 4), light(color))
+
+    def circle(self, x0: int, y0: int, radius: int, color: Sequence[int]) -> None:
+        """pygame's filled circle (``draw_circle_filled``, midpoint algorithm) at an integer centre."""
+        if radius < 1:
+            return
+        mask = Mask(y0 - radius, x0 - radius, 2 * radius + 1, 2 * radius + 1)
+        mask.m[:] = _circle_mask(radius)
+        self.paint(mask, color)
 
     def aaline(self, x0: float, y0: float, x1: float, y1: float, color: Sequence[int]) -> None:
         """pygame's blended anti-aliased line (``draw_aaline``, Wu's algorithm in float32)."""
@@ -191,6 +216,98 @@ class Canvas:
                 b = np.float32(brightness)
                 mixed = b * np.array(color, dtype=np.float32) + (np.float32(1.0) - b) * bg
                 self.pixels[y, x] = mixed.astype(np.uint8)
+
+
+def polygon_mask(xs: Sequence[int], ys: Sequence[int]) -> Mask:
+    """pygame's filled polygon (``draw_fillpoly``) as a mask: scanlines over integer vertices, intersections
+    truncated toward zero, pairs of sorted intersections filled, plus the horizontal edges between top and bottom."""
+    xs, ys = [int(v) for v in xs], [int(v) for v in ys]
+    miny, maxy, minx, maxx = min(ys), max(ys), min(xs), max(xs)
+    mask = Mask(miny, minx, maxy - miny + 1, maxx - minx + 1)
+    if miny == maxy:
+        mask.m[0, :] = True
+        return mask
+    rows = np.arange(miny, maxy + 1, dtype=np.float64)  # (R,)
+    hits, xis = [], []
+    n = len(xs)
+    for i in range(n):
+        j = i - 1 if i else n - 1
+        y1, y2, x1, x2 = ys[j], ys[i], xs[j], xs[i]
+        if y1 == y2:
+            continue
+        if y1 > y2:
+            y1, y2, x1, x2 = y2, y1, x2, x1
+        hit = (rows >= y1) & (rows < y2)
+        if y2 == maxy:
+            hit |= rows == maxy
+        hits.append(hit)
+        xis.append(np.trunc((rows - y1) * (x2 - x1) / (y2 - y1) + x1))  # C's (int) truncates toward zero
+    hit = np.array(hits)  # (E, R)
+    xi = np.where(hit, np.array(xis), np.inf)
+    xi.sort(axis=0)
+    counts = hit.sum(axis=0)  # (R,)
+    cols = np.arange(minx, maxx + 1, dtype=np.float64)
+    for k in range(0, int(counts.max(initial=0)), 2):
+        sel = (counts > k + 1)[:, None]
+        lo, hi = np.minimum(xi[k], xi[k + 1]), np.maximum(xi[k], xi[k + 1])
+        mask.m |= sel & (cols[None, :] >= lo[:, None]) & (cols[None, :] <= hi[:, None])
+    for i in range(n):
+        j = i - 1 if i else n - 1
+        if miny < ys[i] < maxy and ys[j] == ys[i]:
+            a, b = sorted((xs[i], xs[j]))
+            mask.m[ys[i] - miny, a - minx : b - minx + 1] = True
+    return mask
+
+
+def quads_mask(mask: Mask, xs: list[list[int]], ys: list[list[int]]) -> None:
+    """ORs pygame's fill of several polygons with the same vertex count into ``mask`` in one vectorised pass (the
+    rule of ``polygon_mask``; the quads around fat segments are the common case)."""
+    vx, vy = np.array(xs, dtype=np.float64), np.array(ys, dtype=np.float64)  # (Q, N)
+    miny, maxy = vy.min(axis=1), vy.max(axis=1)  # (Q,)
+    rows = miny[:, None] + np.arange(int((maxy - miny).max()) + 1)[None, :]  # (Q, R)
+    valid = rows <= maxy[:, None]
+    prev = np.roll(np.arange(vx.shape[1]), 1)
+    ya, yb, xa, xb = vy[:, prev], vy, vx[:, prev], vx  # (Q, N) edges from the previous vertex
+    swap = ya > yb
+    y1, y2 = np.where(swap, yb, ya)[:, :, None], np.where(swap, ya, yb)[:, :, None]  # (Q, N, 1)
+    x1, x2 = np.where(swap, xb, xa)[:, :, None], np.where(swap, xa, xb)[:, :, None]
+    r = rows[:, None, :]  # (Q, 1, R)
+    hit = ((r >= y1) & (r < y2)) | ((r == maxy[:, None, None]) & (y2 == maxy[:, None, None]))
+    hit &= (y1 != y2) & valid[:, None, :]  # (Q, N, R)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xi = np.trunc((r - y1) * (x2 - x1) / (y2 - y1) + x1)  # C's (int) truncates toward zero
+    xi = np.where(hit, xi, np.inf)
+    xi.sort(axis=1)
+    counts = hit.sum(axis=1)  # (Q, R)
+    cols = mask.x0 + np.arange(mask.m.shape[1], dtype=np.float64)  # (W,)
+    for k in range(0, int(counts.max(initial=0)), 2):
+        sel = counts > k + 1  # (Q, R)
+        lo, hi = np.minimum(xi[:, k], xi[:, k + 1]), np.maximum(xi[:, k], xi[:, k + 1])  # (Q, R)
+        band = sel[:, :, None] & (cols >= lo[:, :, None]) & (cols <= hi[:, :, None])  # (Q, R, W)
+        for q in range(vx.shape[0]):
+            mask.add(band[q], int(miny[q]), mask.x0)
+    n = vx.shape[1]
+    for q in np.nonzero(miny == maxy)[0]:  # one pixel high: a single row from the leftmost to the rightmost vertex
+        a, b = int(vx[q].min()), int(vx[q].max())
+        mask.add(np.ones((1, b - a + 1), dtype=bool), int(miny[q]), a)
+    for q in range(vx.shape[0]):  # horizontal edges strictly between the top and bottom rows
+        for i in range(n):
+            j = i - 1 if i else n - 1
+            if miny[q] < vy[q, i] < maxy[q] and vy[q, j] == vy[q, i]:
+                a, b = sorted((int(vx[q, i]), int(vx[q, j])))
+                line = np.ones((1, b - a + 1), dtype=bool)
+                mask.add(line, int(vy[q, i]), a)
+
+
+@functools.lru_cache(maxsize=8)
+def _circle_mask(radius: int) -> np.ndarray:
+    """pygame's filled circle of ``radius`` about the centre of a (2r + 1, 2r + 1) mask, read-only."""
+    ys, x1s, x2s = _circle_spans(radius)
+    mask = np.zeros((2 * radius + 1, 2 * radius + 1), dtype=bool)
+    for y, a, b in zip(ys.tolist(), x1s.tolist(), x2s.tolist()):
+        mask[y + radius, a + radius : b + radius + 1] = True
+    mask.setflags(write=False)
+    return mask
 
 
 @functools.lru_cache(maxsize=8)
@@ -402,7 +519,7 @@ def _linear_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     fx[left], sx[left] = 0.0, 0
     right = sx >= src - 1
     fx[right], sx[right] = 0.0, src - 1
-    w0 = np.rint((1.0 - fx) * 2048).astype(np.int64)  # saturate_cast<short>((1 - fx) * INTER_RESIZE_COEF_SCALE)
+    w0 = np.rint((1.0 - fx) * 2048).astype(np.int32)  # saturate_cast<short>((1 - fx) * INTER_RESIZE_COEF_SCALE)
     w1 = 2048 - w0
     return sx, w0, w1
 
@@ -422,9 +539,13 @@ def cv2_resize_window(img: np.ndarray, dst: int, rows: slice, cols: slice) -> np
     sy, wy0, wy1 = (a[rows] for a in _linear_taps(n, dst))
     sx, wx0, wx1 = (a[cols] for a in _linear_taps(n, dst))
     sx1, sy1 = np.minimum(sx + 1, n - 1), np.minimum(sy + 1, n - 1)
-    src = img.astype(np.int64)
-    top = src[sy][:, sx] * wx0[None, :, None] + src[sy][:, sx1] * wx1[None, :, None]  # (h, w, 3)
-    bottom = src[sy1][:, sx] * wx0[None, :, None] + src[sy1][:, sx1] * wx1[None, :, None]
+    ya, xa = int(sy.min()), int(sx.min())
+    src = img[ya : int(sy1.max()) + 1, xa : int(sx1.max()) + 1].astype(np.int32)  # only the rows and columns read
+    sy, sy1, sx, sx1 = sy - ya, sy1 - ya, sx - xa, sx1 - xa
+    wx0, wx1 = wx0[None, :, None], wx1[None, :, None]
+    top_rows, bottom_rows = src[sy], src[sy1]  # (h, W, 3)
+    top = top_rows[:, sx] * wx0 + top_rows[:, sx1] * wx1  # (h, w, 3)
+    bottom = bottom_rows[:, sx] * wx0 + bottom_rows[:, sx1] * wx1
     # OpenCV's vectorised vertical pass: ((b0 * (t >> 4)) >> 16) + ((b1 * (b >> 4)) >> 16) + 2) >> 2.
     out = (((wy0[:, None, None] * (top >> 4)) >> 16) + ((wy1[:, None, None] * (bottom >> 4)) >> 16) + 2) >> 2
     return np.clip(out, 0, 255).astype(np.uint8)
@@ -453,7 +574,7 @@ class ReferenceRenderer:
         self.image_size = image_size
         self._static, self._walls, self._static_frame = _static_layers(goal_pose)
         self._canvas = self._static.copy()  # (512, 512, 3), restored from _static inside the last window each frame
-        self._dirty: tuple[int, int, int, int] | None = None
+        self._dirty: list[tuple[int, int, int, int]] = []
 
     def frame(
         self,
@@ -474,32 +595,55 @@ class ReferenceRenderer:
             uint8 (S, S, 3).
         """
         canvas = self._canvas
-        if self._dirty is not None:  # undo the last frame's drawing
-            y0, y1, x0, x1 = self._dirty
+        for y0, y1, x0, x1 in self._dirty:  # undo the last frame's drawing
             canvas[y0:y1, x0:x1] = self._static[y0:y1, x0:x1]
-        pts = np.array([p for poly in block for p in poly] + [tuple(agent_xy)], dtype=np.float64)  # (K, 2)
         reach = max(agent_radius, 4.0) + 4.0
-        lo, hi = pts.min(axis=0) - reach, pts.max(axis=0) + reach
-        x0, y0 = max(math.floor(lo[0]), 0), max(math.floor(lo[1]), 0)
-        x1, y1 = min(math.ceil(hi[0]) + 1, CANVAS), min(math.ceil(hi[1]) + 1, CANVAS)
+        windows = [
+            _window(np.array([p for poly in block for p in poly], dtype=np.float64), reach),
+            _window(np.array([tuple(agent_xy)], dtype=np.float64), reach),
+        ]
+        windows = [w for w in _merge(windows) if w[0] < w[1] and w[2] < w[3]]
+        self._dirty = windows
         frame = self._static_frame.copy()  # (224, 224, 3)
-        if x0 >= x1 or y0 >= y1:
-            self._dirty = None
+        if not windows:
             return _resize_pil(frame, self.image_size)
-        self._dirty = (y0, y1, x0, x1)
         draw = Canvas(canvas)
         for poly in block:
             draw.debug_polygon(poly, BLOCK)
         draw.debug_circle(agent_xy, agent_radius, AGENT)
-        wall = self._walls[y0:y1, x0:x1]
-        canvas[y0:y1, x0:x1][wall] = WALL  # static shapes are drawn after dynamic ones
+        for y0, y1, x0, x1 in windows:  # static shapes (the walls) are drawn after the dynamic ones
+            for wy0, wy1, wx0, wx1 in _WALL_STRIPS:
+                a0, a1, b0, b1 = max(y0, wy0), min(y1, wy1), max(x0, wx0), min(x1, wx1)
+                if a0 < a1 and b0 < b1:
+                    canvas[a0:a1, b0:b1][self._walls[a0:a1, b0:b1]] = WALL
         for a, b in contacts:
             pa, pb = to_pixel(a), to_pixel(b)
             draw.aaline(pa[0], pa[1], pb[0], pb[1], CONTACT)
-        rows = output_window(y0, y1, CANVAS, REFERENCE_SIZE)
-        cols = output_window(x0, x1, CANVAS, REFERENCE_SIZE)
-        frame[rows, cols] = cv2_resize_window(canvas, REFERENCE_SIZE, rows, cols)
+        for y0, y1, x0, x1 in windows:
+            rows = output_window(y0, y1, CANVAS, REFERENCE_SIZE)
+            cols = output_window(x0, x1, CANVAS, REFERENCE_SIZE)
+            frame[rows, cols] = cv2_resize_window(canvas, REFERENCE_SIZE, rows, cols)
         return _resize_pil(frame, self.image_size)
+
+
+_WALL_STRIPS = ((0, 10, 0, CANVAS), (502, CANVAS, 0, CANVAS), (0, CANVAS, 0, 10), (0, CANVAS, 502, CANVAS))
+"""Canvas windows (y0, y1, x0, x1) holding every wall pixel (segments at 5 and 506, radius 2, with 1 px to spare)."""
+
+
+def _window(points: np.ndarray, reach: float) -> tuple[int, int, int, int]:
+    """The canvas window (y0, y1, x0, x1) around world points, ``reach`` pixels wide, clipped to the canvas."""
+    lo, hi = points.min(axis=0) - reach, points.max(axis=0) + reach
+    x0, y0 = max(math.floor(lo[0]), 0), max(math.floor(lo[1]), 0)
+    x1, y1 = min(math.ceil(hi[0]) + 1, CANVAS), min(math.ceil(hi[1]) + 1, CANVAS)
+    return y0, max(y1, y0), x0, max(x1, x0)
+
+
+def _merge(windows: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Two windows, or their bounding window when their resized outputs could overlap (a 3-pixel margin)."""
+    (a0, a1, b0, b1), (c0, c1, d0, d1) = windows
+    if a0 - 3 < c1 and c0 - 3 < a1 and b0 - 3 < d1 and d0 - 3 < b1:
+        return [(min(a0, c0), max(a1, c1), min(b0, d0), max(b1, d1))]
+    return windows
 
 
 @functools.lru_cache(maxsize=4)

@@ -36,12 +36,12 @@ def pusht_rollouts(make_env, data) -> tuple[np.ndarray, list[np.ndarray]]:
     for n in range(len(data["kind"])):
         env = make_env(relative=data["kind"][n] != "absolute")
         try:
-            obs, info = env.reset(seed=0, options={"state": data["start"][n], "goal_state": data["goal"][n]})
+            _, info = env.reset(seed=0, options={"state": data["start"][n], "goal_state": data["goal"][n]})
         except ValueError:
             continue
         states, seq_frames = [_full_state(env, info)], [env.render()]
         for t, a in enumerate(data["actions"][n]):
-            obs, _, _, _, info = env.step(a)
+            _, _, _, _, info = env.step(a)
             states.append(_full_state(env, info))
             if n in keep and t + 1 in data["frame_steps"]:
                 seq_frames.append(env.render())
@@ -109,8 +109,7 @@ def frame_row(name: str, ours: list[np.ndarray], ref: np.ndarray) -> str:
     a, b = np.array(ours).astype(np.int16), ref[: len(ours)].astype(np.int16)
     diff = np.abs(a - b).max(-1)  # (M, F, H, W)
     return (
-        f"| {name} | {np.mean(diff == 0):.4f} | {np.mean(diff <= 2):.4f} | {np.abs(a - b).mean():.3f} | "
-        f"{diff.max()} |"
+        f"| {name} | {np.mean(diff == 0):.4f} | {np.mean(diff <= 2):.4f} | {np.abs(a - b).mean():.3f} | {diff.max()} |"
     )
 
 
@@ -122,7 +121,8 @@ def main() -> None:
     swm = np.load(FIXTURES / "pusht_swm.npz")
     ours, frames_p = pusht_rollouts(lambda **kw: PushTEnv(image_size=224, **kw), swm)
     print("PushT vs swm/PushT-v1 (48 sequences: median / max error; exact = all < 1e-6; within = success tolerance)")
-    print("| step | agent xy | block xy | block angle (rad) | exact | within | refused |\n|---|---|---|---|---|---|---|")
+    print("| step | agent xy | block xy | block angle (rad) | exact | within | refused |")
+    print("|---|---|---|---|---|---|---|")
     print("\n".join(pusht_table(ours, swm["states"])))
     tr = np.load(FIXTURES / "tworoom_swm.npz")
     ours_t, frames_t = tworoom_rollouts(lambda: TwoRoomEnv(image_size=224), tr)

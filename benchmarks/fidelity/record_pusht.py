@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _reference import git_commit, import_stable_worldmodel, meta, versions  # noqa: E402
+from _reference import git_commit, import_stable_worldmodel, meta, versions
 
 OUT = Path(__file__).resolve().parents[2] / "tests" / "envs" / "fidelity"
 STEPS = 100
@@ -274,7 +274,7 @@ def record_gym_pusht() -> None:
         env.space.step(env.dt)
         s0 = np.array([*env.agent.position, *env.block.position, env.block.angle % (2 * np.pi)])
         seq_states, seq_actions, seq_cov, seq_succ = [s0], [], [], []
-        for t in range(30):
+        for _ in range(30):
             aim = t_point(seq_states[-1][2:5], np.array([0.0, 60.0]))
             a = seq_states[-1][:2] + (aim - seq_states[-1][:2]) * 0.3 + rng.normal(0, 3, 2)  # slowly into the block
             obs, _, terminated, _, info = env.step(a)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _reference import git_commit, import_stable_worldmodel, meta, versions  # noqa: E402
+from _reference import git_commit, import_stable_worldmodel, meta, versions
 
 OUT = Path(__file__).resolve().parents[2] / "tests" / "envs" / "fidelity"
 STEPS = 100
@@ -129,7 +129,8 @@ def main() -> None:
         terms.append(seq_terms)
     # One frame with the target drawn (render_target=True), for the optional marker.
     marked = gym.make("swm/TwoRoom-v1", render_target=True).unwrapped
-    marked.reset(options={"state": np.array([60.0, 150.0], np.float32), "target_state": np.array([160, 80], np.float32)})
+    start, target = np.array([60.0, 150.0], np.float32), np.array([160.0, 80.0], np.float32)
+    marked.reset(options={"state": start, "target_state": target})
     np.savez_compressed(
         OUT / "tworoom_swm.npz",
         kind=np.array(kinds),

@@ -64,3 +64,8 @@ def test_load_policy_class_unknown_names() -> None:
         load_policy_class("lewm/TwoRoom-v1", "expert")
     with pytest.raises(ValueError, match=r"No collection policies are defined for 'CartPole-v1'.*lewm/TwoRoom-v1"):
         load_policy_class("CartPole-v1", "heuristic")
+
+
+def test_every_env_is_at_version_1() -> None:
+    # v1: PushT and TwoRoom follow the paper's reference envs; datasets from v0 are refused (see test_versions.py).
+    assert all(entry.env_id.endswith("-v1") for entry in lewm_envs.ENVS)

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lewm_envs.frames import affected, resize_bilinear, resize_window
+
 CANVAS: int = 512
 """Side of the reference's drawing surface, in pixels (= world units)."""
 REFERENCE_SIZE: int = 224
@@ -573,6 +575,7 @@ class ReferenceRenderer:
     def __init__(self, image_size: int, goal_pose: tuple[float, float, float] | None) -> None:
         self.image_size = image_size
         self._static, self._walls, self._static_frame = _static_layers(goal_pose)
+        self._static_small = resize_bilinear(self._static_frame, image_size)  # (S, S, 3)
         self._canvas = self._static.copy()  # (512, 512, 3), restored from _static inside the last window each frame
         self._dirty: list[tuple[int, int, int, int]] = []
 
@@ -606,7 +609,7 @@ class ReferenceRenderer:
         self._dirty = windows
         frame = self._static_frame.copy()  # (224, 224, 3)
         if not windows:
-            return _resize_pil(frame, self.image_size)
+            return frame if self.image_size == REFERENCE_SIZE else self._static_small.copy()
         draw = Canvas(canvas)
         for poly in block:
             draw.debug_polygon(poly, BLOCK)
@@ -619,11 +622,21 @@ class ReferenceRenderer:
         for a, b in contacts:
             pa, pb = to_pixel(a), to_pixel(b)
             draw.aaline(pa[0], pa[1], pb[0], pb[1], CONTACT)
+        changed = []
         for y0, y1, x0, x1 in windows:
             rows = output_window(y0, y1, CANVAS, REFERENCE_SIZE)
             cols = output_window(x0, x1, CANVAS, REFERENCE_SIZE)
             frame[rows, cols] = cv2_resize_window(canvas, REFERENCE_SIZE, rows, cols)
-        return _resize_pil(frame, self.image_size)
+            changed.append((rows, cols))
+        if self.image_size == REFERENCE_SIZE:
+            return frame
+        small = self._static_small.copy()  # (S, S, 3): only the pixels reading a changed 224-px pixel are redone
+        for rows, cols in changed:
+            out_rows = affected(rows.start, rows.stop, REFERENCE_SIZE, self.image_size)
+            out_cols = affected(cols.start, cols.stop, REFERENCE_SIZE, self.image_size)
+            if out_rows.stop > out_rows.start and out_cols.stop > out_cols.start:
+                small[out_rows, out_cols] = resize_window(frame, self.image_size, out_rows, out_cols)
+        return small
 
 
 _WALL_STRIPS = ((0, 10, 0, CANVAS), (502, CANVAS, 0, CANVAS), (0, CANVAS, 0, 10), (0, CANVAS, 502, CANVAS))
@@ -680,11 +693,3 @@ T_VERTICES: tuple[tuple[tuple[float, float], ...], ...] = (
     ((-15.0, 30.0), (-15.0, 120.0), (15.0, 120.0), (15.0, 30.0)),
 )
 """The T's bar and stem in its body frame, in the reference's vertex order (a 120 x 30 bar over a 30 x 90 stem)."""
-
-
-def _resize_pil(frame: np.ndarray, size: int) -> np.ndarray:
-    if size == frame.shape[0]:
-        return frame
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(frame).resize((size, size), Image.BILINEAR))

@@ -45,6 +45,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from lewm_envs.frames import affected, resize_bilinear, resize_window
 from lewm_envs.options import reset_options
 
 WORLD_SIZE: float = 224.0
@@ -147,6 +148,12 @@ def _reference_background(door_center: float, door_half_width: float) -> np.ndar
     return frame
 
 
+def _dot_window(xy: np.ndarray, n: int) -> tuple[int, int, int, int]:
+    """Pixel window (i0, i1, j0, j1) that the reference's dot at ``xy`` can change (``_DOT_REACH``), clipped."""
+    cx, cy = math.floor(float(np.float32(xy[0]))), math.floor(float(np.float32(xy[1])))
+    return max(cy - _DOT_REACH, 0), min(cy + _DOT_REACH + 1, n), max(cx - _DOT_REACH, 0), min(cx + _DOT_REACH + 1, n)
+
+
 def _blend_gaussian(frame: np.ndarray, xy: np.ndarray, std: float, rgb: np.ndarray) -> None:
     """The reference's dot, in place: alpha = exp(-d^2 / (2 std^2)) / its maximum over the pixel grid (pixel i at
     coordinate i), blended as ``pixel * (1 - alpha) + rgb * alpha`` in float32 and truncated to uint8.
@@ -160,9 +167,7 @@ def _blend_gaussian(frame: np.ndarray, xy: np.ndarray, std: float, rgb: np.ndarr
     nx, ny = min(max(round(x), 0), n - 1), min(max(round(y), 0), n - 1)
     dx0, dy0 = np.float32(nx) - np.float32(x), np.float32(ny) - np.float32(y)
     peak = np.exp(-(dx0 * dx0 + dy0 * dy0) / two_var)  # float32 scalar
-    cx, cy = math.floor(x), math.floor(y)
-    j0, j1 = max(cx - _DOT_REACH, 0), min(cx + _DOT_REACH + 1, n)
-    i0, i1 = max(cy - _DOT_REACH, 0), min(cy + _DOT_REACH + 1, n)
+    i0, i1, j0, j1 = _dot_window(xy, n)
     if j0 >= j1 or i0 >= i1 or not peak > 0:
         return
     dx = np.arange(j0, j1, dtype=np.float32) - np.float32(x)  # (w,)
@@ -175,23 +180,6 @@ def _blend_gaussian(frame: np.ndarray, xy: np.ndarray, std: float, rgb: np.ndarr
     patch = frame[i0:i1, j0:j1].astype(np.float32)  # (h, w, 3)
     patch = patch * (np.float32(1.0) - alpha) + rgb * alpha
     frame[i0:i1, j0:j1] = patch.astype(np.uint8)  # truncation, as torch's .to(torch.uint8)
-
-
-def resize_bilinear(frame: np.ndarray, size: int) -> np.ndarray:
-    """PIL's bilinear resize (what stable-worldmodel's ``World(image_shape=...)`` applies to rendered frames).
-
-    Args:
-        frame: uint8 (H, W, 3).
-        size: Output side S.
-
-    Returns:
-        uint8 (S, S, 3); the input itself when it already has that size.
-    """
-    if frame.shape[0] == size and frame.shape[1] == size:
-        return frame
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(frame).resize((size, size), Image.BILINEAR))
 
 
 # ---------------------------------------------------------------------------------------------- v0 rendering
@@ -342,6 +330,9 @@ class TwoRoomEnv(gym.Env[np.ndarray, np.ndarray]):
         self._sigma_px = max(self.agent_radius * self._scale, _MIN_SIGMA_PX)
         if render_style == "reference":
             self._background = _reference_background(self.door_center, self.door_half_width)  # (224, 224, 3)
+            self._background_small = resize_bilinear(self._background, self.image_size)  # (S, S, 3)
+            self._canvas = self._background.copy()  # (224, 224, 3), restored inside the last windows each frame
+            self._dirty: list[tuple[int, int, int, int]] = []
         else:
             self._background = _v0_background(self.image_size, self._walls)  # (S, S, 3)
 
@@ -575,16 +566,28 @@ class TwoRoomEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _render_frame(self, agent_xy: np.ndarray) -> np.ndarray:
         """Background, the target if ``render_target``, then the agent at ``agent_xy``: uint8 (S, S, 3)."""
-        frame = self._background.copy()
         if self.render_style == "v0":
+            frame = self._background.copy()  # (S, S, 3)
             if self.render_target and self._target is not None:
                 _v0_draw_dot(frame, self._target, self._scale, self._sigma_px, _V0_TARGET_RGB)
             _v0_draw_dot(frame, agent_xy, self._scale, self._sigma_px, _AGENT_RGB)
             return frame
+        canvas, n = self._canvas, REFERENCE_SIZE
+        for i0, i1, j0, j1 in self._dirty:  # undo the last frame's dots
+            canvas[i0:i1, j0:j1] = self._background[i0:i1, j0:j1]
+        self._dirty = [_dot_window(agent_xy, n)]
         if self.render_target and self._target is not None:
-            _blend_gaussian(frame, self._target, self.agent_radius, _TARGET_RGB)
-        _blend_gaussian(frame, agent_xy, self.agent_radius, _AGENT_RGB)
-        return resize_bilinear(frame, self.image_size)
+            self._dirty.append(_dot_window(self._target, n))
+            _blend_gaussian(canvas, self._target, self.agent_radius, _TARGET_RGB)
+        _blend_gaussian(canvas, agent_xy, self.agent_radius, _AGENT_RGB)
+        if self.image_size == n:
+            return canvas.copy()
+        small = self._background_small.copy()  # only the output pixels that read a dot's window are redone
+        for i0, i1, j0, j1 in self._dirty:
+            rows, cols = affected(i0, i1, n, self.image_size), affected(j0, j1, n, self.image_size)
+            if rows.stop > rows.start and cols.stop > cols.start:
+                small[rows, cols] = resize_window(canvas, self.image_size, rows, cols)
+        return small
 
     @staticmethod
     def _distance(a: np.ndarray, b: np.ndarray) -> float:

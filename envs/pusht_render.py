@@ -126,20 +126,7 @@ class Canvas:
 
     def fat_polyline(self, verts: Sequence[Sequence[float]], radius: float, color: Sequence[int]) -> None:
         """pymunk-pygame's ``draw_fat_segment`` for every edge of a closed polygon (one colour, so one mask)."""
-        pts = [to_pixel(v) for v in verts]
-        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        reach = round(radius) + 3
-        mask = Mask(
-            min(ys) - reach, min(xs) - reach, max(ys) - min(ys) + 2 * reach + 1, max(xs) - min(xs) + 2 * reach + 1
-        )
-        quads = []
-        for i in range(len(pts)):
-            quad = self._fat_segment(mask, pts[i], pts[(i + 1) % len(pts)], radius, add_quad=False)
-            if quad is not None:
-                quads.append(quad)
-        if quads:
-            quads_mask(mask, [q[0] for q in quads], [q[1] for q in quads])
-        self.paint(mask, color)
+        self.paint(outline_mask(tuple(to_pixel(v) for v in verts), radius, self.w, self.h), color)
 
     def fat_segment(self, a: Sequence[float], b: Sequence[float], radius: float, color: Sequence[int]) -> None:
         """pymunk-pygame's ``draw_fat_segment``: a thick line, the quad around it, discs at both ends."""
@@ -147,48 +134,8 @@ class Canvas:
         reach = round(radius) + 3
         y0, x0 = min(p1[1], p2[1]) - reach, min(p1[0], p2[0]) - reach
         mask = Mask(y0, x0, abs(p1[1] - p2[1]) + 2 * reach + 1, abs(p1[0] - p2[0]) + 2 * reach + 1)
-        self._fat_segment(mask, p1, p2, radius)
+        _fat_segment(mask, p1, p2, radius, self.w, self.h)
         self.paint(mask, color)
-
-    def _fat_segment(
-        self, mask: Mask, p1: tuple[int, int], p2: tuple[int, int], radius: float, add_quad: bool = True
-    ) -> tuple[list[int], list[int]] | None:
-        """Adds a fat segment to ``mask``; with ``add_quad=False`` its quad is returned (xs, ys) for a batch fill."""
-        r = round(max(1, radius * 2))
-        self._thick_line(mask, p1[0], p1[1], p2[0], p2[1], r)
-        if r <= 2:
-            return None
-        ox, oy = abs(p2[1] - p1[1]), abs(p2[0] - p1[0])
-        if ox == 0 and oy == 0:
-            return None
-        scale = radius / (ox * ox + oy * oy) ** 0.5
-        ox, oy = round(ox * scale), round(oy * scale)
-        quad = [p1[0] - ox, p1[0] + ox, p2[0] + ox, p2[0] - ox], [p1[1] - oy, p1[1] + oy, p2[1] + oy, p2[1] - oy]
-        disc = _circle_mask(round(radius))
-        rr = round(radius)
-        mask.add(disc, p1[1] - rr, p1[0] - rr)
-        mask.add(disc, p2[1] - rr, p2[0] - rr)
-        if add_quad:
-            filled = polygon_mask(*quad)
-            mask.add(filled.m, filled.y0, filled.x0)
-            return None
-        return quad
-
-    def _thick_line(self, mask: Mask, x1: int, y1: int, x2: int, y2: int, width: int) -> None:
-        """pygame's ``draw_line_width``: a Bresenham walk of the centre, widened across the minor axis by ``width``
-        pixels ((width - 1) // 2 before, width // 2 after); a line leaving the surface follows pygame's clipping."""
-        if not (0 <= x1 < self.w and 0 <= y1 < self.h and 0 <= x2 < self.w and 0 <= y2 < self.h):
-            spans = _clipped_line_width(x1, y1, x2, y2, width, self.w, self.h)
-            if spans:
-                arr = np.array(spans, dtype=np.int64)
-                mask.spans(arr[:, 0], arr[:, 1], arr[:, 2])
-            return
-        xs, ys = _bresenham(x1, y1, x2, y2)
-        offsets = np.arange(-((width - 1) // 2), width // 2 + 1)
-        if abs(x1 - x2) <= abs(y1 - y2):  # grows in x: flat top and bottom ends
-            mask.points(np.repeat(ys, len(offsets)), (xs[:, None] + offsets[None, :]).reshape(-1))
-        else:  # grows in y
-            mask.points((ys[:, None] + offsets[None, :]).reshape(-1), np.repeat(xs, len(offsets)))
 
     def debug_polygon(self, verts: Sequence[Sequence[float]], color: Sequence[int]) -> None:
         """A pymunk polygon as swm's debug draw renders it: lightened fill, then radius-2 fat edges."""
@@ -218,6 +165,65 @@ class Canvas:
                 b = np.float32(brightness)
                 mixed = b * np.array(color, dtype=np.float32) + (np.float32(1.0) - b) * bg
                 self.pixels[y, x] = mixed.astype(np.uint8)
+
+
+def outline_mask(pts: tuple[tuple[int, int], ...], radius: float, w: int = 512, h: int = 512) -> Mask:
+    """pymunk-pygame's ``draw_fat_segment`` for every edge of a closed polygon with pixel vertices, as one mask (the
+    edges share a colour); the quads around the edges are filled in one batch."""
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    reach = round(radius) + 3
+    mask = Mask(min(ys) - reach, min(xs) - reach, max(ys) - min(ys) + 2 * reach + 1, max(xs) - min(xs) + 2 * reach + 1)
+    quads = []
+    for i in range(len(pts)):
+        quad = _fat_segment(mask, pts[i], pts[(i + 1) % len(pts)], radius, w, h, add_quad=False)
+        if quad is not None:
+            quads.append(quad)
+    if quads:
+        quads_mask(mask, [q[0] for q in quads], [q[1] for q in quads])
+    return mask
+
+
+def _fat_segment(
+    mask: Mask, p1: tuple[int, int], p2: tuple[int, int], radius: float, w: int, h: int, add_quad: bool = True
+) -> tuple[list[int], list[int]] | None:
+    """Adds a fat segment to ``mask``; with ``add_quad=False`` its quad is returned (xs, ys) for a batch fill."""
+    r = round(max(1, radius * 2))
+    _thick_line(mask, p1[0], p1[1], p2[0], p2[1], r, w, h)
+    if r <= 2:
+        return None
+    ox, oy = abs(p2[1] - p1[1]), abs(p2[0] - p1[0])
+    if ox == 0 and oy == 0:
+        return None
+    scale = radius / (ox * ox + oy * oy) ** 0.5
+    ox, oy = round(ox * scale), round(oy * scale)
+    quad = [p1[0] - ox, p1[0] + ox, p2[0] + ox, p2[0] - ox], [p1[1] - oy, p1[1] + oy, p2[1] + oy, p2[1] - oy]
+    disc = _circle_mask(round(radius))
+    rr = round(radius)
+    mask.add(disc, p1[1] - rr, p1[0] - rr)
+    mask.add(disc, p2[1] - rr, p2[0] - rr)
+    if add_quad:
+        filled = polygon_mask(*quad)
+        mask.add(filled.m, filled.y0, filled.x0)
+        return None
+    return quad
+
+
+def _thick_line(mask: Mask, x1: int, y1: int, x2: int, y2: int, width: int, w: int, h: int) -> None:
+    """pygame's ``draw_line_width`` on a w x h surface: a Bresenham walk of the centre, widened across the minor axis
+    by ``width`` pixels ((width - 1) // 2 before, width // 2 after); a line leaving the surface follows pygame's
+    clipping."""
+    if not (0 <= x1 < w and 0 <= y1 < h and 0 <= x2 < w and 0 <= y2 < h):
+        spans = _clipped_line_width(x1, y1, x2, y2, width, w, h)
+        if spans:
+            arr = np.array(spans, dtype=np.int64)
+            mask.spans(arr[:, 0], arr[:, 1], arr[:, 2])
+        return
+    xs, ys = _bresenham(x1, y1, x2, y2)
+    offsets = np.arange(-((width - 1) // 2), width // 2 + 1)
+    if abs(x1 - x2) <= abs(y1 - y2):  # grows in x: flat top and bottom ends
+        mask.points(np.repeat(ys, len(offsets)), (xs[:, None] + offsets[None, :]).reshape(-1))
+    else:  # grows in y
+        mask.points((ys[:, None] + offsets[None, :]).reshape(-1), np.repeat(xs, len(offsets)))
 
 
 def polygon_mask(xs: Sequence[int], ys: Sequence[int]) -> Mask:
@@ -611,8 +617,8 @@ class ReferenceRenderer:
         if not windows:
             return frame if self.image_size == REFERENCE_SIZE else self._static_small.copy()
         draw = Canvas(canvas)
-        for poly in block:
-            draw.debug_polygon(poly, BLOCK)
+        for mask, color in _block_masks(tuple(tuple(to_pixel(v) for v in poly) for poly in block)):
+            draw.paint(mask, color)
         draw.debug_circle(agent_xy, agent_radius, AGENT)
         for y0, y1, x0, x1 in windows:  # static shapes (the walls) are drawn after the dynamic ones
             for wy0, wy1, wx0, wx1 in _WALL_STRIPS:
@@ -637,6 +643,18 @@ class ReferenceRenderer:
             if out_rows.stop > out_rows.start and out_cols.stop > out_cols.start:
                 small[out_rows, out_cols] = resize_window(frame, self.image_size, out_rows, out_cols)
         return small
+
+
+@functools.lru_cache(maxsize=64)
+def _block_masks(polys: tuple[tuple[tuple[int, int], ...], ...]) -> list[tuple[Mask, tuple[int, int, int]]]:
+    """The block's drawing as (mask, colour) layers, for its polygons' pixel vertices: each polygon's lightened fill,
+    then its outline. Cached: a block that did not move this step (most steps) is not rasterised again."""
+    layers = []
+    for poly in polys:
+        xs, ys = [p[0] for p in poly], [p[1] for p in poly]
+        layers.append((polygon_mask(xs, ys), light(BLOCK)))
+        layers.append((outline_mask(poly, 2.0), BLOCK))
+    return layers
 
 
 _WALL_STRIPS = ((0, 10, 0, CANVAS), (502, CANVAS, 0, CANVAS), (0, CANVAS, 0, 10), (0, CANVAS, 502, CANVAS))

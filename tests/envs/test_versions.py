@@ -72,6 +72,7 @@ def test_every_old_version_of_ours_names_kwargs_its_env_accepts() -> None:
             env.close()
 
 
+@pytest.mark.filterwarnings("ignore:.*out of date")
 def test_v0_ids_are_no_longer_registered() -> None:
     with pytest.raises(gym.error.DeprecatedEnv, match=r"lewm/TwoRoom-v1"):
         gym.make("lewm/TwoRoom-v0")

@@ -173,7 +173,7 @@ def _blend_gaussian(frame: np.ndarray, xy: np.ndarray, std: float, rgb: np.ndarr
     dx = np.arange(j0, j1, dtype=np.float32) - np.float32(x)  # (w,)
     dy = np.arange(i0, i1, dtype=np.float32) - np.float32(y)  # (h,)
     dist2 = dx[None, :] * dx[None, :] + dy[:, None] * dy[:, None]  # (h, w) float32, the reference's order
-    alpha = np.exp((-dist2 / two_var).astype(np.float64)).astype(np.float32)
+    alpha = np.exp(-dist2 / two_var)  # float32, as torch (the two may round an ulp apart)
     if peak != 1.0:
         alpha = alpha / peak
     alpha = np.clip(alpha, 0.0, 1.0)[:, :, None]  # (h, w, 1)

@@ -8,7 +8,7 @@ from lewm_agents.wrappers import GoalConditioned
 
 
 def make(size: int = 32, **kw) -> gym.Env:
-    return GoalConditioned(gym.make("lewm/TwoRoom-v0", image_size=size, **kw))
+    return GoalConditioned(gym.make("lewm/TwoRoom-v1", image_size=size, **kw))
 
 
 def test_observation_holds_frame_and_goal():
@@ -47,7 +47,7 @@ class _NoInfoGoal(gym.Wrapper):
 
 
 def test_goal_falls_back_to_render_goal():
-    env = GoalConditioned(_NoInfoGoal(gym.make("lewm/TwoRoom-v0", image_size=32)))
+    env = GoalConditioned(_NoInfoGoal(gym.make("lewm/TwoRoom-v1", image_size=32)))
     obs, _ = env.reset(seed=0)
     np.testing.assert_array_equal(obs["goal"], env.unwrapped.render_goal())
 

@@ -140,7 +140,7 @@ def test_collect_refuses_another_env_or_image_size(tworoom: pathlib.Path, tmp_pa
     shutil.copy(tworoom, out)
     size = lewm("collect", "tworoom", "--episodes", "1", "--out", out, "--image-size", "64", check=False)
     env = lewm("collect", "Pendulum-v1", "--episodes", "1", "--out", out, "--image-size", "32", check=False)
-    for proc, match in ((size, "image_size=32"), (env, "env_id='lewm/TwoRoom-v0'")):
+    for proc, match in ((size, "image_size=32"), (env, "env_id='lewm/TwoRoom-v1'")):
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert str(out) in proc.stderr and match in proc.stderr and "new --out" in proc.stderr
     with DatasetReader(out) as reader:
@@ -164,7 +164,7 @@ def test_info_merge_and_video_commands(tworoom: pathlib.Path, tmp_path: pathlib.
     pendulum = tmp_path / "p.h5"
     with h5py.File(data, "r") as f:
         f_attrs = dict(f.attrs)
-    assert f_attrs["env_id"] == "lewm/TwoRoom-v0"
+    assert f_attrs["env_id"] == "lewm/TwoRoom-v1"
     shutil.copy(data, pendulum)
     with h5py.File(pendulum, "r+") as f:
         f.attrs["env_id"] = "Pendulum-v1"

@@ -88,7 +88,7 @@ ENVS: tuple[EnvEntry, ...] = (
         default_policy="pusher",
     ),
     EnvEntry(
-        env_id="lewm/Reacher-v0",
+        env_id="lewm/Reacher-v1",
         entry_point="lewm_envs.reacher:ReacherEnv",
         alias="reacher",
         max_episode_steps=200,
@@ -97,7 +97,7 @@ ENVS: tuple[EnvEntry, ...] = (
         default_policy="noise",
     ),
     EnvEntry(
-        env_id="lewm/Cube-v0",
+        env_id="lewm/Cube-v1",
         entry_point="lewm_envs.cube:CubeEnv",
         alias="cube",
         max_episode_steps=200,
@@ -106,7 +106,7 @@ ENVS: tuple[EnvEntry, ...] = (
         default_policy="pickplace",
     ),
     EnvEntry(
-        env_id="lewm/DMC-v0",
+        env_id="lewm/DMC-v1",
         entry_point="lewm_envs.dmc:DMCEnv",
         alias="dmc",
         max_episode_steps=1000,

@@ -123,7 +123,7 @@ BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
     },
     "reacher": {
         "ci": _spec(
-            "lewm/Reacher-v0",
+            "lewm/Reacher-v1",
             "ci",
             episodes=4,
             max_steps=20,
@@ -131,14 +131,14 @@ BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
             eval_episodes=4,
             plan=PlanConfig(num_samples=32, iterations=3, topk=4),
         ),
-        "smoke": _spec("lewm/Reacher-v0", "smoke", episodes=100, epochs=2),
-        "small": _spec("lewm/Reacher-v0", "small", episodes=1000, epochs=6),
-        "gpu": _spec("lewm/Reacher-v0", "gpu", episodes=5000, epochs=10),
-        "paper": _spec("lewm/Reacher-v0", "paper", episodes=10000),
+        "smoke": _spec("lewm/Reacher-v1", "smoke", episodes=100, epochs=2),
+        "small": _spec("lewm/Reacher-v1", "small", episodes=1000, epochs=6),
+        "gpu": _spec("lewm/Reacher-v1", "gpu", episodes=5000, epochs=10),
+        "paper": _spec("lewm/Reacher-v1", "paper", episodes=10000),
     },
     "cube": {
         "ci": _spec(
-            "lewm/Cube-v0",
+            "lewm/Cube-v1",
             "ci",
             episodes=2,
             max_steps=10,
@@ -146,10 +146,10 @@ BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
             eval_episodes=2,
             plan=PlanConfig(num_samples=32, iterations=3, topk=4),
         ),
-        "smoke": _spec("lewm/Cube-v0", "smoke", episodes=30, epochs=2),
-        "small": _spec("lewm/Cube-v0", "small", episodes=300, epochs=6),
-        "gpu": _spec("lewm/Cube-v0", "gpu", episodes=3000, epochs=10),
-        "paper": _spec("lewm/Cube-v0", "paper", episodes=10000),
+        "smoke": _spec("lewm/Cube-v1", "smoke", episodes=30, epochs=2),
+        "small": _spec("lewm/Cube-v1", "small", episodes=300, epochs=6),
+        "gpu": _spec("lewm/Cube-v1", "gpu", episodes=3000, epochs=10),
+        "paper": _spec("lewm/Cube-v1", "paper", episodes=10000),
     },
 }
 

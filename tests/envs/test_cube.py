@@ -35,7 +35,7 @@ def _run(env: gym.Env, policy: CubePickPlacePolicy, seed: int) -> tuple[int, boo
 
 @pytest.fixture(scope="module")
 def made() -> gym.Env:
-    env = gym.make("lewm/Cube-v0")  # 64-px frames
+    env = gym.make("lewm/Cube-v1")  # 64-px frames
     yield env
     env.close()
 
@@ -167,7 +167,7 @@ def test_docstring_examples_run() -> None:
 
 @pytest.mark.slow
 def test_noisy_pick_and_place_collects_mostly_successful_episodes() -> None:
-    env = gym.make("lewm/Cube-v0", image_size=32)
+    env = gym.make("lewm/Cube-v1", image_size=32)
     results = [_run(env, CubePickPlacePolicy(), seed) for seed in range(10)]
     env.close()
     assert sum(success for _, success, _ in results) >= 8
@@ -176,7 +176,7 @@ def test_noisy_pick_and_place_collects_mostly_successful_episodes() -> None:
 
 @pytest.mark.slow
 def test_full_check_env_passes() -> None:
-    made = gym.make("lewm/Cube-v0")
+    made = gym.make("lewm/Cube-v1")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(made.unwrapped)

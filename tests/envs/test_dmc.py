@@ -34,7 +34,7 @@ def cartpole() -> DMCEnv:
 
 
 def test_gym_make_builds_the_requested_task_and_check_env_passes() -> None:
-    made = gym.make("lewm/DMC-v0", domain="cartpole", task="swingup", image_size=64)
+    made = gym.make("lewm/DMC-v1", domain="cartpole", task="swingup", image_size=64)
     assert made.spec.max_episode_steps == 1000
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any checker warning fails the test

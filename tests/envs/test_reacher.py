@@ -43,7 +43,7 @@ def env() -> ReacherEnv:
 
 
 def test_check_env_passes_and_registration_truncates_at_200() -> None:
-    made = gym.make("lewm/Reacher-v0")
+    made = gym.make("lewm/Reacher-v1")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any checker warning fails the test
         check_env(made.unwrapped)
@@ -138,7 +138,7 @@ def test_success_rule_is_0_05_rad_per_joint_wrapped(env: ReacherEnv) -> None:
 
 
 def test_scripted_pd_episode_terminates_with_success() -> None:
-    made = gym.make("lewm/Reacher-v0", image_size=32)
+    made = gym.make("lewm/Reacher-v1", image_size=32)
     _, info = made.reset(seed=0, options={"state": [0.0, 0.0, 0.0, 0.0], "goal_state": [2.5, -1.5, 0.0, 0.0]})
     rewards = []
     for _ in range(60):
@@ -200,7 +200,7 @@ def test_sac_policy_without_a_model_says_how_to_train_one(tmp_path, monkeypatch)
     assert load_policy_class("reacher", "sac") is ReacherSACPolicy
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"No Reacher SAC model at models/reacher_sac.zip"):
-        make_policy("lewm/Reacher-v0", "sac", action_space=gym.spaces.Box(-1, 1, (2,)), seed=0)
+        make_policy("lewm/Reacher-v1", "sac", action_space=gym.spaces.Box(-1, 1, (2,)), seed=0)
 
 
 @pytest.mark.slow
@@ -214,7 +214,7 @@ def test_sac_policy_round_trips_a_trained_model(tmp_path) -> None:
     model.learn(300)
     path = tmp_path / "sac.zip"
     model.save(path)
-    env = gym.make("lewm/Reacher-v0", image_size=32)
+    env = gym.make("lewm/Reacher-v1", image_size=32)
     for target in ("goal", "waypoints"):
         policy = ReacherSACPolicy(model_path=path, seed=0, target=target, noise=0.0)
         obs, info = env.reset(seed=0)

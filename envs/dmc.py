@@ -12,8 +12,8 @@ Shapes (S image side, A action dim, Q = nq + nv physics state size, O flattened 
 
 Goals. World-model agents plan towards a goal image, and the evaluation (reference/lewm.md §5.3) resets the env to a
 dataset start and hands it the dataset row 25 steps later as the goal: so every task gets the suite's goal interface.
-``reset(options={"goal_state": g})`` sets the goal configuration; without it the goal is another random start of the
-same task (DMC's own episode initialisation, drawn from ``np_random``). The goal image is the goal state rendered.
+``reset(options={"goal_state": g})`` sets the goal configuration; without it the goal is a random configuration at rest
+(``_sample_goal``, drawn from ``np_random``). The goal image is the goal state rendered.
 The success rule is the paper's ``qpos_match`` (its DMC task, Reacher): every coordinate of qpos within
 ``success_threshold`` (0.05 rad or m) of the goal's, raw (unwrapped); it is checked after every physics control step
 and ends the episode there (``terminated``), within an action repeat too, as stable-worldmodel's qpos_match task does.
@@ -202,7 +202,7 @@ class DMCEnv(gym.Env[np.ndarray, np.ndarray]):
                 does); without a seed the task's generator continues.
             options: Optional ``{"state": s, "goal_state": g}``, each float (Q,) ``concat(qpos, qvel)``: the physics
                 starts exactly at ``s``; ``g`` is the goal configuration (only its qpos matters to the rule). A
-                missing start is DMC's own random one; a missing goal is another DMC random start.
+                missing start is DMC's own random one; a missing goal is a random configuration (``_sample_goal``).
 
         Returns:
             The first observation and the info dict (see ``step``).
@@ -322,14 +322,27 @@ class DMCEnv(gym.Env[np.ndarray, np.ndarray]):
         return physics_state(value, "goal_state", self.model.nq, self.model.nv)
 
     def _sample_goal(self) -> np.ndarray:
-        """Another random start of the task: DMC's initialisation on a second instance, seeded from np_random."""
+        """A random configuration, at rest, that does not already satisfy the rule at the start.
+
+        DMC's ``randomize_limited_and_rotational_joints`` on a second instance of the task (the live one stays as it
+        is): limited joints uniform in their ranges, hinges at uniform angles, balls and free joints at uniform
+        orientations; other coordinates (e.g. a runner's x position) stay at DMC's own start.
+        """
+        from dm_control.suite.utils import randomizers
+
         if self._goal_dm is None:
             self._goal_dm = _load_dmc(self.domain, self.task, self._task_kwargs)
-        self._goal_dm.task._random = np.random.RandomState(int(self.np_random.integers(_SEED_BOUND)))
-        self._goal_dm.reset()
-        data = self._goal_dm.physics.data
+        physics = self._goal_dm.physics
+        random = np.random.RandomState(int(self.np_random.integers(_SEED_BOUND)))
+        for _ in range(100):
+            with physics.reset_context():
+                physics.data.qpos[:] = self.data.qpos
+                randomizers.randomize_limited_and_rotational_joints(physics, random)
+            qpos = physics.data.qpos.copy()
+            if self.success_threshold is None or self._distance(self.data.qpos, qpos) >= 2 * self.success_threshold:
+                break
         # float32-representable, so info["goal_state"] reproduces the goal exactly when passed back to reset.
-        return np.concatenate([data.qpos, data.qvel]).astype(np.float32).astype(np.float64)
+        return np.concatenate([qpos, np.zeros(self.model.nv)]).astype(np.float32).astype(np.float64)
 
     def _distance(self, state: Any, goal_state: Any) -> float:
         nq = self.model.nq

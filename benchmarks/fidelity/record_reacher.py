@@ -111,7 +111,8 @@ def main() -> None:
         (4, np.array([1.0, 0.5, 3.0, 0.0]), np.array([1.06, 0.5]), "zero"),  # within 0.05 after 1 of 2 sub-steps
         (5, np.array([math.pi - 0.02, 0.0, 0.0, 0.0]), np.array([-math.pi + 0.02, 0.0]), "zero"),  # across the seam
     ]
-    keys = ("start", "goal", "actions", "states", "rewards", "terminated", "time", "observations", "target", "steps")
+    keys = ("episode_seed", "start", "goal", "actions", "states", "rewards", "terminated", "time", "observations")
+    keys += ("target", "steps")
     for key in keys:
         out[key] = []
     for seed, start, goal, controller in episodes:
@@ -141,6 +142,7 @@ def main() -> None:
                 break
         n = len(actions)
         pad = STEPS - n  # episodes that terminate early are padded by repeating their last row
+        out["episode_seed"].append(seed)
         out["start"].append(s0)
         out["goal"].append(goal)
         out["actions"].append(np.concatenate([actions, np.repeat(actions[-1:], pad, 0)]))

@@ -41,13 +41,13 @@ def _pd(info: dict, kp: float = 2.0, kd: float = 0.1) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def env() -> ReacherEnv:
-    made = ReacherEnv(image_size=32)
+    made = ReacherEnv(image_size=32, fast_render=True)  # fast: these tests are not about the look
     yield made
     made.close()
 
 
 def test_check_env_passes_and_registration_truncates_at_200() -> None:
-    made = gym.make("lewm/Reacher-v1")
+    made = gym.make("lewm/Reacher-v1", fast_render=True)  # 200 frames; the look is tested below
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any checker warning fails the test
         check_env(made.unwrapped)

@@ -13,6 +13,12 @@ Goal-conditioned interface shared by every env of the suite (the evaluation in `
 * ``render_goal()`` returns the goal image; ``is_success(state, goal_state)`` is the success rule.
 * ``step`` returns the Gymnasium 5-tuple; ``terminated`` is True on success; time limits come from the registered
   ``max_episode_steps`` (``truncated``).
+* Defaults are the paper's reference envs, step for step (physics, rules, seeding, rendering); each deviation we keep
+  is a constructor option, off by default. An env's module lists, in ``LEGACY_VERSIONS``, what changed since each
+  older version of its id.
+* ``lewm/Cube-v1`` also starts OGBench's 5 evaluation tasks: ``reset(seed=s, options={"task": k})``, k in 1..5
+  (``lewm_envs.cube.OGBENCH_TASKS``). ``lewm/DMC-v1`` gives any DeepMind Control task the interface above, with the
+  paper's ``qpos_match`` rule (``success_threshold=None`` makes it reward-only).
 
 Each env also names scripted collection policies (``COLLECTION_POLICIES``), built as
 ``policy_cls(action_space=..., seed=...)`` and called as ``policy(obs, info) -> action``; they read only ``info``.

@@ -7,6 +7,8 @@ its module declares how to rebuild each old version from the current class::
 
     LEGACY_VERSIONS = {0: ({"pusher": "dynamic", ...}, "what differs, one sentence")}
 
+Kwargs of ``None`` mean the old version differs in a way no option restores (its data must be re-collected).
+
 :func:`check_recorded_env` is what training and evaluation call on a dataset's record. It returns the id and kwargs
 to make the env with: unchanged for a current id (or any id that is not ours), and for an old id either a ValueError
 that names the differences and both fixes, or, with ``legacy=True``, the current id plus the legacy kwargs.
@@ -49,7 +51,7 @@ def current_env_id(env_id: str) -> str | None:
     return None
 
 
-def legacy_versions(env_id: str) -> dict[int, tuple[dict[str, Any], str]]:
+def legacy_versions(env_id: str) -> dict[int, tuple[dict[str, Any] | None, str]]:
     """The ``LEGACY_VERSIONS`` of the module behind ``env_id`` (any version of one of our envs); {} if it has none."""
     from lewm_envs import ENVS
 
@@ -88,6 +90,8 @@ def legacy_env(env_id: str, env_kwargs: Mapping[str, Any]) -> tuple[str, dict[st
             f"{env_id!r} cannot be rebuilt: {current} declares no legacy options for v{version} (known: "
             f"{sorted(legacy) or 'none'}). Re-collect the dataset with {current}."
         )
+    if legacy[version][0] is None:
+        raise ValueError(f"{env_id!r} cannot be rebuilt by options: {legacy[version][1]}.")
     kwargs = dict(env_kwargs)
     module = importlib.import_module(_entry_point(current).partition(":")[0])
     translate = getattr(module, "translate_legacy_kwargs", None)
@@ -131,6 +135,11 @@ def check_recorded_env(
             f"(no legacy options for v{version}). Re-collect it with {current} (lewm collect)."
         )
     legacy_kwargs, what = known
+    if legacy_kwargs is None:
+        raise ValueError(
+            f"This dataset was recorded with {env_id}, not the current {current}: {what}. No option restores that "
+            f"behaviour, so the data must be re-collected with {current} (lewm collect)."
+        )
     raise ValueError(
         f"This dataset was recorded with {env_id}, not the current {current}: {what}. A model trained on it would "
         f"be evaluated (or extended) in an env that behaves differently. Fix: re-collect the dataset with {current} "

@@ -52,6 +52,21 @@ def test_goal_falls_back_to_render_goal():
     np.testing.assert_array_equal(obs["goal"], env.unwrapped.render_goal())
 
 
+class _RewardOnly(gym.Env):
+    """A pixel env with no goal at all (no info['goal'], no render_goal())."""
+
+    observation_space = gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        return np.zeros((8, 8, 3), np.uint8), {}
+
+
+def test_reward_only_env_is_named_at_reset():
+    with pytest.raises(ValueError, match=r"_RewardOnly reports no info\['goal'\] .* not goal-conditioned"):
+        GoalConditioned(_RewardOnly()).reset(seed=0)
+
+
 def test_clear_errors():
     with pytest.raises(ValueError, match="RGB frames"):
         GoalConditioned(gym.make("CartPole-v1"))

@@ -45,6 +45,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from lewm_agents.data.diagnose import Cause, diagnose
+
 FORMAT_NAME = "lewm-dataset"
 FORMAT_VERSION: int = 1
 
@@ -221,25 +223,46 @@ def _open_h5(path: pathlib.Path, mode: str) -> h5py.File:
     try:
         return h5py.File(path, mode, locking=_LOCKING)
     except OSError as exc:
-        text = str(exc).lower()
-        if "lock" in text:
-            raise DatasetError(
-                f"Dataset file {path} is locked: another process is writing it (or reading it, if you are trying "
-                "to write). Wait for that process (e.g. a running `lewm collect`) to finish, or use another --out path."
-            ) from exc
-        if "truncated" in text:
-            raise DatasetError(
-                f"Dataset file {path} is a truncated file ({exc}); it was cut short, e.g. by an interrupted copy or a "
-                f"full disk. Restore it from a backup or re-collect it with {_COLLECT_HINT}."
-            ) from exc
-        if "signature" in text or "not an hdf5" in text:
-            raise DatasetError(
-                f"Dataset file {path} is not an HDF5 file. Check the path, or create a dataset with {_COLLECT_HINT}."
-            ) from exc
-        raise DatasetError(
-            f"Dataset file {path} could not be opened: it looks corrupted ({exc}). Restore it from a backup or "
-            f"re-collect it with {_COLLECT_HINT}."
-        ) from exc
+        raise _open_error(path, exc, writing=mode != "r") from exc
+
+
+def _open_error(path: pathlib.Path, exc: OSError, *, writing: bool) -> DatasetError:
+    """The error for a file h5py could not open, chosen by what the file is (see ``diagnose.py``), not by h5py's
+    words: its message for a truncated file mentions ``sblock->base_addr``, which once read as "locked"."""
+    found = diagnose(path, exc, writing=writing)
+    if found.cause is Cause.LOCKED:
+        return DatasetError(
+            f"Dataset file {path} is locked: another process is writing it (or reading it, if you are trying to "
+            "write). Wait for that process (e.g. a running `lewm collect`) to finish, or use another --out path."
+        )
+    if found.cause is Cause.PERMISSION:
+        return DatasetError(
+            f"Dataset file {path} cannot be {'written' if writing else 'read'}: permission denied. Check the file's "
+            "permissions and owner (ls -l), or use another path."
+        )
+    if found.cause is Cause.EMPTY:
+        return DatasetError(
+            f"Dataset file {path} is empty (0 bytes): nothing was ever written to it, e.g. a copy or download that "
+            f"failed at once. Delete it, then copy it again or collect a dataset with {_COLLECT_HINT}."
+        )
+    if found.cause is Cause.NOT_HDF5:
+        return DatasetError(
+            f"Dataset file {path} is not an HDF5 file (no HDF5 signature in its {found.size} bytes). Check the path, "
+            f"or create a dataset with {_COLLECT_HINT}."
+        )
+    if found.cause is Cause.TRUNCATED:
+        if found.expected_size is None:
+            what = f"it ends inside its HDF5 header, after {found.size} bytes"
+        else:
+            what = f"it has {found.size} bytes, but its HDF5 header records {found.expected_size}"
+        return DatasetError(
+            f"Dataset file {path} was cut short: {what}, e.g. after an interrupted copy or download or a full disk. "
+            f"Copy it again from its source or a backup, or re-collect it with {_COLLECT_HINT}."
+        )
+    return DatasetError(
+        f"Dataset file {path} could not be opened: its HDF5 header is damaged ({exc}). Restore it from a backup or "
+        f"re-collect it with {_COLLECT_HINT}."
+    )
 
 
 def _inspect(f: h5py.File, path: pathlib.Path) -> _Layout:

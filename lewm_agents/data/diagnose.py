@@ -20,6 +20,7 @@ import enum
 import errno
 import os
 import pathlib
+import shutil
 from dataclasses import dataclass
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -175,3 +176,18 @@ def _size(path: pathlib.Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def room_for(path: str | os.PathLike) -> int:
+    """Bytes this process can still add to ``path``: the free space of its file system (for unprivileged users) and,
+    where one is set, the per-file size limit (``ulimit -f``), whichever is smaller."""
+    path = pathlib.Path(path)
+    room = shutil.disk_usage(path if path.is_dir() else path.parent).free
+    try:
+        import resource
+    except ImportError:  # Windows
+        return room
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY:
+        room = min(room, max(0, limit - _size(path)))
+    return room

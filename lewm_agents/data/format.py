@@ -47,7 +47,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from lewm_agents.data.diagnose import Cause, diagnose
+from lewm_agents.data.diagnose import Cause, diagnose, room_for
 from lewm_agents.data.errors import COLLECT_HINT, DatasetError
 from lewm_agents.data.metadata import FORMAT_NAME, FORMAT_VERSION, Metadata, json_text, metadata_attrs, read_metadata
 
@@ -219,7 +219,18 @@ def _open_h5(path: pathlib.Path, mode: str) -> h5py.File:
             "(relative paths are resolved from the current directory)."
         )
     if path.is_dir():
-        raise DatasetError(f"Dataset path {path} is a directory; pass the .h5 file inside it instead.")
+        inside = sorted(p.name for p in path.glob("*.h5"))
+        if inside:
+            more = ", ..." if len(inside) > 3 else ""
+            fix = f"pass one of the .h5 files inside it instead ({', '.join(inside[:3])}{more})"
+        elif (path / "checkpoints").is_dir() or (path / "config.json").is_file():
+            fix = (
+                f"it looks like a training run or checkpoint; pass the dataset .h5 file instead (`lewm info {path}` "
+                "names the one it was trained on)"
+            )
+        else:
+            fix = f"pass a dataset .h5 file instead, e.g. one written by {COLLECT_HINT}"
+        raise DatasetError(f"Dataset path {path} is a directory: {fix}.")
     try:
         return h5py.File(path, mode, locking=_LOCKING)
     except OSError as exc:
@@ -474,6 +485,7 @@ class EpisodeWriter:
         f = self._require_open()
         length, start, index = len(episode), self._num_frames, len(self._ep_offset)
         self._check_fits(f, episode)
+        self._check_room(episode)
         last = np.arange(length) == length - 1  # (L,)
         rows: dict[str, np.ndarray] = {
             "pixels": episode.pixels,  # (L, H, W, 3)
@@ -499,6 +511,24 @@ class EpisodeWriter:
         self._ep_offset.append(start)
         self._num_frames = start + length
         return index
+
+    def _check_room(self, episode: Episode) -> None:
+        """Refuse an episode the disk (or the file-size limit) has no room for, before anything is written.
+
+        A write that fails half-way leaves HDF5's in-memory state broken (its later flushes fail too, and the file's
+        recorded end can lie past its real end), so running out of space is caught here, where nothing has happened.
+        """
+        # Upper bound: lzf never grows a chunk by more than a few percent; 1 MiB covers the index and HDF5's metadata.
+        need = int(sum(a.nbytes for a in (episode.pixels, episode.action, *episode.optional_columns.values())) * 1.1)
+        need += 1 << 20
+        room = room_for(self.path)
+        if need > room:
+            raise DatasetError(
+                f"No room to append episode {self.num_episodes} to {self.path}: it needs about {need / 2**20:.2f} MiB, "
+                f"and {room / 2**20:.2f} MiB are left (free disk space, or the file-size limit of `ulimit -f`). The "
+                f"{self.num_episodes} episodes already in the file are kept; free some space (or write to another "
+                "disk) and rerun the same command to append the rest."
+            )
 
     def _check_fits(self, f: h5py.File, episode: Episode) -> None:
         """Refuse an episode that does not match this file, before anything is written."""

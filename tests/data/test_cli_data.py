@@ -181,3 +181,19 @@ def test_info_merge_and_video_commands(tworoom: pathlib.Path, tmp_path: pathlib.
         expected = int(reader.ep_len[0] + reader.ep_len[7])
     assert len(list(iio.imiter(video))) == expected
     assert os.path.getsize(video) > 0
+
+
+def test_collecting_a_pygame_env_headless_prints_nothing_to_stderr(tmp_path: pathlib.Path) -> None:
+    # A shell without a display: SDL (under pygame's renderer) used to print "XDG_RUNTIME_DIR is invalid or not set".
+    hidden = ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "SDL_VIDEODRIVER")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
+    out = tmp_path / "d.h5"
+    proc = subprocess.run(
+        [sys.executable, "-m", "lewm_agents", "collect", "CartPole-v1", "--episodes", "1", "--out", str(out),
+         "--image-size", "32", "--no-progress"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    with DatasetReader(out) as reader:
+        assert reader.num_episodes == 1

@@ -388,7 +388,8 @@ class EpisodeWriter:
                     "other process is creating the same file, or choose another --out path."
                 ) from exc
             try:
-                layout = self._create(self._file, policy, seed, env_kwargs, collection)
+                with _write_errors(self.path):
+                    layout = self._create(self._file, policy, seed, env_kwargs, collection)
             except BaseException:
                 self.close()
                 raise
@@ -480,7 +481,8 @@ class EpisodeWriter:
             The episode's index in the file.
 
         Raises:
-            DatasetError: The episode does not fit this file (frame size, action dim or optional columns differ).
+            DatasetError: The episode does not fit this file (frame size, action dim or optional columns differ),
+                the disk (or ``ulimit -f``) has no room for it, or the write failed; committed episodes are kept.
         """
         f = self._require_open()
         length, start, index = len(episode), self._num_frames, len(self._ep_offset)

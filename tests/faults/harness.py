@@ -10,6 +10,7 @@ that nothing finished was lost.
 from __future__ import annotations
 
 import enum
+import faulthandler
 import hashlib
 import io
 import json
@@ -177,6 +178,7 @@ def isolated(fn: Callable[..., Any], *args: Any, expected: tuple[type, ...] = ()
     if pid == 0:  # the child: never returns
         status = 0
         try:
+            faulthandler.disable()  # a crash is reported by its signal, not by pytest's dump on the terminal
             os.close(read_end)
             os.dup2(out.fileno(), 1)
             os.dup2(err.fileno(), 2)

@@ -36,6 +36,8 @@ NAME = "d.h5"
 """Every damaged copy is called this: neutral, so no word of an assertion can come from the file name."""
 
 
+DAMAGE = ("damaged", "corrupted", "cut short", "not an hdf5", "not a lewm dataset", "inconsistent", "breaks the format")
+"""Words of an error that blames damage to the file (what a flipped bit may cause, wherever it lands)."""
 TRAIN_ARGS = ("--preset", "smoke", "--max-steps", "1", "--device", "cpu", "--num-workers", "0", "--no-progress")
 """`lewm train DATA` flags of the training-start entry point: the smallest run, should the dataset be accepted."""
 
@@ -160,10 +162,12 @@ def dataset_fault(
     damage: Callable[[pathlib.Path], object],
     entry: str,
     *,
+    says: tuple[str, ...] = DAMAGE,
     expect: frozenset[Outcome] = CLEAR_ONLY,
     why: str = "",
 ) -> Fault:
-    """A row: copy the pristine dataset to ``work/d.h5``, ``damage`` it, run entry point ``entry`` on it.
+    """A row: copy the pristine dataset to ``work/d.h5``, ``damage`` it, run entry point ``entry`` on it; an error
+    must contain one of the words ``says`` (the real cause), paths removed.
 
     Besides the outcome, a refusal must leave the damaged file as it was (a tool that refuses a file must not
     "repair" or clobber what the user may still rescue): a changed file counts as lost.
@@ -177,7 +181,10 @@ def dataset_fault(
         point = ENTRIES[entry]
         seen = point.call(target, work)
         verdict = judge(
-            seen, [target, work], intact=lambda: point.result(seen, target, work) == baseline(point, pristine)
+            seen,
+            [target, work],
+            intact=lambda: point.result(seen, target, work) == baseline(point, pristine),
+            says=says,
         )
         if verdict.outcome in (Outcome.CLEAR, Outcome.UNCLEAR) and before is not None and file_digest(target) != before:
             return Verdict(verdict.outcome, f"the refused file was changed; {verdict.detail}", lost=1)

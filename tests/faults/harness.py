@@ -51,7 +51,8 @@ class Outcome(enum.Enum):
     SILENT = "silent"
     """Accepted: no error, but what the user got differs from the original."""
     UNCLEAR = "unclear error"
-    """Refused badly: a traceback, a crash, a hang, an error of another type, or a message without the file or a fix."""
+    """Refused badly: a traceback, a crash, a hang, an error of another type, or a message without the file or a fix,
+    or one that names another cause (a truncated file reported as locked)."""
 
 
 CLEAR_ONLY = frozenset({Outcome.CLEAR})
@@ -281,8 +282,9 @@ def run_console(*args: object, timeout: float = TIMEOUT_S, env: dict[str, str] |
 # --- judging what the user saw ---------------------------------------------------------------------------------
 
 
-def unclear_because(seen: Seen, paths: Sequence[pathlib.Path]) -> str | None:
-    """Why an error the user saw is not a clear one (None when it is): one paragraph naming a file and a fix."""
+def unclear_because(seen: Seen, paths: Sequence[pathlib.Path], says: Sequence[str] = ()) -> str | None:
+    """Why an error the user saw is not a clear one (None when it is): one paragraph naming a file and a fix, and
+    (when ``says`` is given) one of the words that name the real cause, e.g. "cut short" for a truncated file."""
     if seen.crashed:
         return f"crashed: {seen.crashed}"
     if seen.traceback or "Traceback (most recent call last)" in seen.message:
@@ -300,6 +302,8 @@ def unclear_because(seen: Seen, paths: Sequence[pathlib.Path]) -> str | None:
     bare = without_paths(message, paths).lower()
     if not any(word in bare for word in FIX_WORDS):
         return "the message says no fix"
+    if says and not any(word.lower() in bare for word in says):
+        return f"the message names another cause (expected one of {list(says)})"
     return None
 
 
@@ -311,12 +315,15 @@ def without_paths(message: str, paths: Iterable[pathlib.Path]) -> str:
     return message
 
 
-def judge(seen: Seen, paths: Sequence[pathlib.Path], *, intact: Callable[[], bool]) -> Verdict:
-    """The verdict on one call: a refusal is CLEAR or UNCLEAR; an acceptance is RECOVERED if ``intact()`` (what the
-    user got equals the original) and SILENT otherwise."""
+def judge(
+    seen: Seen, paths: Sequence[pathlib.Path], *, intact: Callable[[], bool], says: Sequence[str] = ()
+) -> Verdict:
+    """The verdict on one call: a refusal is CLEAR or UNCLEAR (see :func:`unclear_because`; ``says``: words naming
+    the real cause, one of which the message must contain); an acceptance is RECOVERED if ``intact()`` (what the user
+    got equals the original) and SILENT otherwise."""
     refused = seen.crashed or seen.error_type or (seen.exit_code not in (None, 0))
     if refused:
-        reason = unclear_because(seen, paths)
+        reason = unclear_because(seen, paths, says)
         detail = seen.message.strip()[-600:] or str(seen.crashed)
         return Verdict(
             Outcome.CLEAR if reason is None else Outcome.UNCLEAR, detail if reason is None else f"{reason}: {detail}"

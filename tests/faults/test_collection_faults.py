@@ -175,7 +175,7 @@ def disk_full(command: str) -> Fault:
             preexec_fn=_limit_file_size(limit),
         )  # fmt: skip
         seen = run_console_result(proc)
-        reason = unclear_because(seen, paths) if proc.returncode != 0 else "it reported success"
+        reason = unclear_because(seen, paths, says=("no room",)) if proc.returncode != 0 else "it reported success"
         reference = episode_digests(pristine)
         bad = check_survivors(out, reference, before, cyclic=command == "merge")
         if bad:

@@ -30,15 +30,17 @@ def cut_inside_last_episode(path: pathlib.Path) -> None:
     truncate(path, info.byte_offset + info.size // 2)
 
 
+CUT = ("cut short",)
+"""What a truncation error must say (paths removed): before issue 10 it said "locked"."""
 CUTS = {"10%": cut_to(0.10), "50%": cut_to(0.50), "90%": cut_to(0.90), "99%": cut_to(0.99)}
 TRUNCATION: list[Fault] = [
-    *(dataset_fault("dataset: truncation", f"cut-{name}", cut, "reader") for name, cut in CUTS.items()),
+    *(dataset_fault("dataset: truncation", f"cut-{name}", cut, "reader", says=CUT) for name, cut in CUTS.items()),
     *(
-        dataset_fault("dataset: truncation", "cut-50%", CUTS["50%"], entry)
+        dataset_fault("dataset: truncation", "cut-50%", CUTS["50%"], entry, says=CUT)
         for entry in ("clips", "info", "collect", "merge", "video", "train", "console-info")
     ),
     *(
-        dataset_fault("dataset: truncation", "cut-in-last-episode", cut_inside_last_episode, entry)
+        dataset_fault("dataset: truncation", "cut-in-last-episode", cut_inside_last_episode, entry, says=CUT)
         for entry in ("reader", "info", "collect")
     ),
 ]
@@ -141,28 +143,60 @@ BOX_3 = json.dumps({"type": "Box", "shape": [3], "low": [-1, -1, -1], "high": [1
 OPTIONAL_WHY = "optional by the format (files written before it was recorded lack it): read as absent, episodes intact"
 METADATA: list[Fault] = [
     *(
-        dataset_fault("dataset: attributes", "env_kwargs-missing", drop_attr("env_kwargs"), entry)
+        dataset_fault("dataset: attributes", "env_kwargs-missing", drop_attr("env_kwargs"), entry, says=("env_kwargs",))
         for entry in ("reader", "info", "collect", "merge", "train")
     ),
     *(
-        dataset_fault("dataset: attributes", "env_kwargs-json-list", set_attr("env_kwargs", "[1, 2]"), entry)
+        dataset_fault(
+            "dataset: attributes", "env_kwargs-json-list", set_attr("env_kwargs", "[1, 2]"), entry, says=("env_kwargs",)
+        )
         for entry in ("reader", "collect")
     ),
-    dataset_fault("dataset: attributes", "env_kwargs-not-json", set_attr("env_kwargs", "{image_size: 32"), "reader"),
-    dataset_fault("dataset: attributes", "env_kwargs-number", set_attr("env_kwargs", 7), "reader"),
+    dataset_fault(
+        "dataset: attributes",
+        "env_kwargs-not-json",
+        set_attr("env_kwargs", "{image_size: 32"),
+        "reader",
+        says=("env_kwargs",),
+    ),
+    dataset_fault(
+        "dataset: attributes", "env_kwargs-number", set_attr("env_kwargs", 7), "reader", says=("env_kwargs",)
+    ),
     *(
-        dataset_fault("dataset: attributes", "action_space-other-dim", set_attr("action_space", BOX_3), entry)
+        dataset_fault(
+            "dataset: attributes",
+            "action_space-other-dim",
+            set_attr("action_space", BOX_3),
+            entry,
+            says=("action_space",),
+        )
         for entry in ("reader", "info")
     ),
-    dataset_fault("dataset: attributes", "action_space-json-text", set_attr("action_space", '"Box"'), "reader"),
+    dataset_fault(
+        "dataset: attributes",
+        "action_space-json-text",
+        set_attr("action_space", '"Box"'),
+        "reader",
+        says=("action_space",),
+    ),
     *(
-        dataset_fault("dataset: attributes", "collection-json-number", set_attr("collection", "3"), entry)
+        dataset_fault(
+            "dataset: attributes", "collection-json-number", set_attr("collection", "3"), entry, says=("collection",)
+        )
         for entry in ("reader", "merge")
     ),
-    dataset_fault("dataset: attributes", "image_size-text", set_attr("image_size", "32"), "reader"),
-    dataset_fault("dataset: attributes", "format_version-text", set_attr("format_version", "1"), "reader"),
-    dataset_fault("dataset: attributes", "env_id-missing", drop_attr("env_id"), "reader"),
-    dataset_fault("dataset: attributes", "format-missing", drop_attr("format"), "info"),
+    dataset_fault(
+        "dataset: attributes", "image_size-text", set_attr("image_size", "32"), "reader", says=("image_size",)
+    ),
+    dataset_fault(
+        "dataset: attributes",
+        "format_version-text",
+        set_attr("format_version", "1"),
+        "reader",
+        says=("format_version",),
+    ),
+    dataset_fault("dataset: attributes", "env_id-missing", drop_attr("env_id"), "reader", says=("env_id",)),
+    dataset_fault("dataset: attributes", "format-missing", drop_attr("format"), "info", says=("not a lewm dataset",)),
     *(
         dataset_fault(
             "dataset: attributes", f"{name}-missing", drop_attr(name), "episodes", expect=SURVIVED, why=OPTIONAL_WHY
@@ -204,28 +238,29 @@ def checkpoint_folder(path: pathlib.Path) -> None:
     (path / "metrics.jsonl").write_text("")
 
 
+NOT_HDF5 = ("not an hdf5",)
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 CSV = b"episode,step,x,y\n" + b"0,0,0.5,0.5\n" * 200
 FILE_TYPES: list[Fault] = [
     *(
-        dataset_fault("dataset: wrong file type", "empty-file", replace_with_bytes(b""), entry)
+        dataset_fault("dataset: wrong file type", "empty-file", replace_with_bytes(b""), entry, says=("empty",))
         for entry in ("reader", "info", "collect", "merge", "video", "train")
     ),
     *(
-        dataset_fault("dataset: wrong file type", "text-file", replace_with_bytes(CSV), entry)
+        dataset_fault("dataset: wrong file type", "text-file", replace_with_bytes(CSV), entry, says=NOT_HDF5)
         for entry in ("reader", "info", "collect", "train")
     ),
-    dataset_fault("dataset: wrong file type", "png-file", replace_with_bytes(PNG), "reader"),
+    dataset_fault("dataset: wrong file type", "png-file", replace_with_bytes(PNG), "reader", says=NOT_HDF5),
     *(
-        dataset_fault("dataset: wrong file type", "other-hdf5", other_hdf5, entry)
+        dataset_fault("dataset: wrong file type", "other-hdf5", other_hdf5, entry, says=("not a lewm dataset",))
         for entry in ("reader", "info", "merge")
     ),
     *(
-        dataset_fault("dataset: wrong file type", "float-pixels", foreign_columns, entry)
+        dataset_fault("dataset: wrong file type", "float-pixels", foreign_columns, entry, says=("'pixels'",))
         for entry in ("reader", "info")
     ),
     *(
-        dataset_fault("dataset: wrong file type", "checkpoint-folder", checkpoint_folder, entry)
+        dataset_fault("dataset: wrong file type", "checkpoint-folder", checkpoint_folder, entry, says=("directory",))
         for entry in ("reader", "collect", "merge", "video", "train")
     ),
 ]

@@ -74,3 +74,11 @@ def test_figure_counts_by_kind() -> None:
     rows = {row["kind"]: row for row in figure(records)}
     assert rows["a"]["injected"] == 2 and rows["a"]["silent"] == 1 and rows["a"]["lost"] == 2
     assert rows["total"]["injected"] == 3 and rows["total"]["recovered"] == 1
+
+
+def test_an_error_that_names_another_cause_is_unclear() -> None:
+    # the message of issue 10's defect: a truncated file reported as locked, with a fix (for the wrong problem)
+    locked = f"Dataset file {FILE} is locked: another process is writing it. Wait for that process to finish."
+    seen = Seen(error_type="DatasetError", expected_error=True, message=locked)
+    assert judge(seen, [FILE], intact=lambda: False).outcome is Outcome.CLEAR
+    assert judge(seen, [FILE], intact=lambda: False, says=("cut short",)).outcome is Outcome.UNCLEAR

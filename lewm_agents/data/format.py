@@ -74,8 +74,9 @@ _DTYPES: dict[str, np.dtype] = {
 # Locks stop a second writer (or a reader during a write); "best-effort" still works on file systems without locks.
 _LOCKING = "best-effort"
 # Fletcher-32 checksums on every chunk of a new file: a flipped bit in stored frames (lzf has no checksum of its own
-# and often decodes damaged input into wrong pixels) or in any column becomes a read error. Measured cost:
-# benchmarks/faults.py --checksum-cost (README of that script).
+# and decodes most damaged chunks into wrong pixels without an error) or in any column becomes a read error. Measured
+# with `benchmarks/faults.py --checksum-cost` at 64 px: writer and random reads about 17% slower, sequential reads and
+# `lewm collect` end to end within noise; file size +0.3%.
 _CHECKSUM = True
 _DIRECT_READ_ROWS = 32  # runs at least this long are read with read_direct (see DatasetReader.frames)
 

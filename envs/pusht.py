@@ -1003,6 +1003,9 @@ class PushTPusherPolicy:
             if self._steps >= self._length:
                 self._mode = ""
         rel = np.clip(rel + self._rng.normal(0.0, self.noise, size=2), -1.0, 1.0)  # (2,)
+        # The reference's kinematic pusher follows its target anywhere, out of the arena too: keep the target (and so
+        # the agent, and the recorded frames) inside the arena.
+        rel = (np.clip(agent + ACTION_SCALE * rel, _AGENT_LO, _AGENT_HI) - agent) / ACTION_SCALE  # (2,)
         action = rel if self.relative else agent + ACTION_SCALE * rel
         return np.clip(action, self.action_space.low, self.action_space.high).astype(np.float32)
 

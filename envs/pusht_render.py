@@ -632,6 +632,8 @@ class ReferenceRenderer:
         for y0, y1, x0, x1 in windows:
             rows = output_window(y0, y1, CANVAS, REFERENCE_SIZE)
             cols = output_window(x0, x1, CANVAS, REFERENCE_SIZE)
+            if rows.start >= rows.stop or cols.start >= cols.stop:
+                continue
             frame[rows, cols] = cv2_resize_window(canvas, REFERENCE_SIZE, rows, cols)
             changed.append((rows, cols))
         if self.image_size == REFERENCE_SIZE:
@@ -664,7 +666,7 @@ _WALL_STRIPS = ((0, 10, 0, CANVAS), (502, CANVAS, 0, CANVAS), (0, CANVAS, 0, 10)
 def _window(points: np.ndarray, reach: float) -> tuple[int, int, int, int]:
     """The canvas window (y0, y1, x0, x1) around world points, ``reach`` pixels wide, clipped to the canvas."""
     lo, hi = points.min(axis=0) - reach, points.max(axis=0) + reach
-    x0, y0 = max(math.floor(lo[0]), 0), max(math.floor(lo[1]), 0)
+    x0, y0 = min(max(math.floor(lo[0]), 0), CANVAS), min(max(math.floor(lo[1]), 0), CANVAS)  # off-canvas: empty
     x1, y1 = min(math.ceil(hi[0]) + 1, CANVAS), min(math.ceil(hi[1]) + 1, CANVAS)
     return y0, max(y1, y0), x0, max(x1, x0)
 

@@ -529,3 +529,32 @@ def test_step_before_reset_and_bad_actions_raise(env: PushTEnv) -> None:
 def test_docstring_examples_run() -> None:
     result = doctest.testmod(pusht, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_scripted_pusher_keeps_the_agent_in_the_arena() -> None:
+    # The reference's kinematic pusher follows its target anywhere; the collection policy must not lead it out (its
+    # frames would show an empty arena). Uniform random actions do leave it: check the policy, not the env.
+    from lewm_envs.pusht import _AGENT_HI, _AGENT_LO, PushTPusherPolicy
+
+    env = gym.make("lewm/PushT-v1", image_size=16)
+    lo, hi = np.inf, -np.inf
+    for ep in range(3):
+        policy = PushTPusherPolicy(seed=ep)
+        obs, info = env.reset(seed=ep)
+        for _ in range(150):
+            obs, _, terminated, truncated, info = env.step(policy(obs, info))
+            lo, hi = min(lo, info["state"][:2].min()), max(hi, info["state"][:2].max())
+            if terminated or truncated:
+                break
+    env.close()
+    assert _AGENT_LO - 1.0 <= lo and hi <= _AGENT_HI + 1.0
+
+
+def test_frames_render_with_the_agent_and_block_far_outside_the_canvas() -> None:
+    env = gym.make("lewm/PushT-v1", image_size=32)
+    goal = np.array([256, 256, 256, 256, 0, 0, 0], np.float32)
+    for state in ([-900, 1300, 256, 256, 0.3, 0, 0], [256, 256, 1400, -700, 0.3, 0, 0], [700, 700, 800, 900, 1, 0, 0]):
+        obs, _ = env.reset(options={"state": np.array(state, np.float32), "goal_state": goal})
+        obs, *_ = env.step(np.array([1.0, 1.0], np.float32))
+        assert obs.shape == (32, 32, 3)
+    env.close()

@@ -137,9 +137,8 @@ def _train_cfg(data, out, **kw):
         base,
         data=data,
         out=out,
-        model=replace(base.model, history=1, predictor_dropout=0.0),  # dropout masks differ across ranks
+        model=replace(base.model, history=1, predictor_dropout=0.0, num_proj=32),  # dropout masks differ across ranks
         batch_size=16,
-        num_proj=32,
         max_steps=4,
         log_every=1,
         val_batches=2,

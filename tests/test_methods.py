@@ -72,8 +72,8 @@ def test_a_few_steps_lower_the_loss(tworoom_data, name):
     batch = _fixed_batch(tworoom_data, name, cfg)
     learner = Learner(replace(train_preset(name, "smoke"), model=cfg), cfg, torch.device("cpu"))
 
-    def loss() -> float:
-        learner.model.eval()
+    def loss() -> float:  # the training objective (BatchNorm on batch statistics), with fixed SIGReg directions
+        learner.model.train()
         with torch.no_grad():
             return float(learner.make_objective(torch.Generator().manual_seed(0))(batch)[0])
 

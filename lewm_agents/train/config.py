@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from lewm_agents.methods import SCALES, get_method
+from lewm_agents.methods import METHODS, SCALES, get_method
 from lewm_agents.runtime import Precision
 
 C = TypeVar("C")
@@ -273,18 +273,12 @@ def config_from_args(args: list[str], prog: str = "lewm train") -> TrainConfig:
     method, preset = _flag(args, "--method", "lewm"), _flag(args, "--preset", "paper")
     m = get_method(method)
     cfg = tyro.cli(
-        TrainConfig[m.config],  # type: ignore[name-defined]
+        TrainConfig[m.config],  # the method's config type: tyro shows and parses its fields
         args=args,
         default=train_preset(method, preset),
         prog=prog,
-        description=f"Train {m.label} (--method {', '.join(_methods())}). `lewm train DATA --method {method} "
+        description=f"Train {m.label} (--method {', '.join(METHODS)}). `lewm train DATA --method {method} "
         "--preset small`; --dry-run prints the model size and the FLOPs of a step without training; --devices K "
         "trains data-parallel. Defaults shown are the method's and the preset's.",
     )
     return replace(cfg, preset=preset, method=method)
-
-
-def _methods() -> list[str]:
-    from lewm_agents.methods import METHODS
-
-    return list(METHODS)

@@ -46,6 +46,8 @@ def test_benchmark_writes_reports_and_reuses_stages(tmp_path, monkeypatch):
     random = results["methods"]["random"]
     assert random["acts"] == "random" and random["parameters"] is None and random["plan_ms"] is None
     assert results["methods"]["lewm"]["hparams"]["lam"] == spec.train.model.lam
+    for k, v in spec.method_overrides["pldm"].items():  # the cell's setting of a baseline, reported with it
+        assert results["methods"]["pldm"]["hparams"][k] == v == getattr(spec.recipe("pldm").model, k)
     report = (cell / "report.md").read_text()
     assert all(f"(`{m}`)" in report for m in ALL) and "PLDM-style" in report
 

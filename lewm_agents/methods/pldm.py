@@ -13,6 +13,9 @@ of PLDM on this backbone)::
       + 0.2 * MSE(z_{t+1}, z_t)                              temporal smoothness
       + 0   * MSE(IDM(z_t, z_{t+1}), a_t)                     inverse dynamics (an MLP head; off by default)
 
+PLDM's authors tune the weights per environment; swm's defaults fail on TwoRoom with a 1-frame history (0% where
+PLDM's own Two-Rooms weights reach 94%, measured in lewm_agents/cells.py), so the benchmark's TwoRoom cells set those.
+
 The batch statistics are those of the global batch under torch.distributed (sums all-reduced, differentiably), so K
 processes train like one, as SIGReg does (tests/test_distributed.py). Deliberate differences from swm's VCReg: the
 temporal covariance centres each clip over time (swm centres over the batch only), and no term is computed in bf16.

@@ -33,7 +33,7 @@ class TrainConfig(Generic[C]):
     data: Path = Path("data/dataset.h5")
     """HDF5 dataset written by `lewm collect`."""
     out: Path = Path("runs/lewm")
-    """Run directory: checkpoints/, tb/ (TensorBoard), metrics.jsonl and run.json go here."""
+    """Run directory: checkpoints/, tb/ (TensorBoard), metrics.jsonl and run.json go here (default: runs/METHOD)."""
     method: str = "lewm"
     """The method to train (lewm, pldm, gcbc, ...: lewm_agents/methods/). Read before the other flags, so `--help`
     shows that method's --model fields and defaults."""
@@ -229,7 +229,7 @@ _LOOP_PRESETS: dict[str, TrainConfig] = {
 
 def train_preset(method: str = "lewm", preset: str = "paper") -> TrainConfig:
     """The recipe of ``method`` at ``preset``: the shared loop preset, the method's config for that preset and the
-    method's loop overrides.
+    method's loop overrides; the run directory defaults to ``runs/<method>``.
 
     Example:
         >>> cfg = train_preset("pldm", "smoke")
@@ -240,7 +240,14 @@ def train_preset(method: str = "lewm", preset: str = "paper") -> TrainConfig:
     if preset not in _LOOP_PRESETS or preset not in m.presets:
         raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(p for p in SCALES if p in m.presets)}.")
     overrides = dict(m.train_overrides.get(preset, {}))
-    return replace(_LOOP_PRESETS[preset], method=method, preset=preset, model=m.presets[preset], **overrides)
+    return replace(
+        _LOOP_PRESETS[preset],
+        method=method,
+        preset=preset,
+        model=m.presets[preset],
+        out=Path("runs") / method,
+        **overrides,
+    )
 
 
 TRAIN_PRESETS: dict[str, TrainConfig] = {

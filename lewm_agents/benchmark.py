@@ -1,9 +1,9 @@
 """``lewm benchmark``: collect -> train -> evaluate -> report, for every requested method on the same data.
 
 All methods (default: every registered one, lewm_agents/methods/, plus the ``random`` sanity row) see the same
-dataset, the same evaluation pairs and seeds, and, where they plan, the same planner and budget (the cell's
-`lewm_agents.cells.BenchmarkSpec`). Every stage caches its output under ``results/<env>/<scale>/`` and a rerun
-reuses what is finished, so a crashed stage reruns alone:
+dataset, the same number of gradient steps, the same evaluation pairs and seeds, and, where they plan, the same
+planner and budget (the cell's `lewm_agents.cells.BenchmarkSpec`). Every stage caches its output under
+``results/<env>/<scale>/`` and a rerun reuses what is finished, so a crashed stage reruns alone:
 
     dataset.h5              the dataset (an interrupted collection is topped up)
     runs/<method>/          each method's run (an interrupted training resumes exactly)
@@ -34,7 +34,7 @@ from lewm_agents.evaluate import EvalConfig, evaluate
 from lewm_agents.methods import METHODS
 from lewm_agents.monitor import METRICS_FILE
 from lewm_agents.runtime import resolve_device
-from lewm_agents.train import recipe_diff, train
+from lewm_agents.train import TrainConfig, recipe_diff, schedule_steps, train
 
 RESULTS_SCHEMA = 2
 BASELINES: tuple[str, ...] = ("random",)
@@ -136,8 +136,16 @@ def _migrate_legacy_run(cell: Path) -> str | None:
     return f"moved {old} to {new} (one run directory per method); its training was reused."
 
 
+def _equal_budget(recipe: TrainConfig, spec: BenchmarkSpec, data: Path) -> TrainConfig:
+    """``recipe`` with the reference recipe's number of gradient steps: a cell set in epochs gives methods with
+    other clip lengths (more or fewer clips per epoch) the reference's steps, not its epochs."""
+    if recipe.method == spec.train.method or recipe.max_steps is not None:
+        return recipe
+    return replace(recipe, max_steps=schedule_steps(replace(spec.train, data=data)))
+
+
 def _train_stage(
-    recipe: Any, data: Path, run_dir: Path, device: str, redo: bool, progress: bool, deadline: float | None
+    recipe: TrainConfig, data: Path, run_dir: Path, device: str, redo: bool, progress: bool, deadline: float | None
 ) -> dict[str, Any]:
     """Train (or resume) to the end of the recipe; with a deadline, checkpoint and stop in time (rerun continues). A
     finished run trained under another recipe is refused (`lewm_agents.train.recipe_diff`)."""
@@ -275,9 +283,8 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
         training = None
         if method in METHODS:
             run_dir = cell / "runs" / method
-            training = _train_stage(
-                spec.recipe(method), data_path, run_dir, cfg.device, cfg.redo == "all", cfg.progress, deadline
-            )
+            recipe = _equal_budget(spec.recipe(method), spec, data_path)
+            training = _train_stage(recipe, data_path, run_dir, cfg.device, cfg.redo == "all", cfg.progress, deadline)
             if not training["finished"]:
                 return {"env": cfg.env, "scale": cfg.scale, "unfinished": f"train {method}", "dataset": dataset,
                         "train": training, "notes": notes}  # fmt: skip

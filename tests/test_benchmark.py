@@ -145,3 +145,14 @@ def test_time_limit_stops_between_stages_and_a_rerun_continues(tmp_path):
     assert not (tmp_path / "tworoom" / "ci" / "results.json").exists()
     second = run_benchmark(replace(cfg, time_limit=None))
     assert second["dataset"]["reused"] and set(second["methods"]) == {"lewm", "random"}
+
+
+def test_a_cell_set_in_epochs_gives_every_method_the_same_gradient_steps(tmp_path, monkeypatch):
+    spec = BENCHMARKS["tworoom"]["ci"]
+    in_epochs = replace(spec, train=replace(spec.train, max_steps=None, epochs=0.4))
+    monkeypatch.setitem(BENCHMARKS["tworoom"], "ci", in_epochs)
+    cfg = BenchmarkConfig(env="tworoom", scale="ci", out=tmp_path, device="cpu", progress=False, videos=0,
+                          methods=("lewm", "gcbc"))  # fmt: skip
+    results = run_benchmark(cfg)
+    steps = {m: results["methods"][m]["steps"] for m in ("lewm", "gcbc")}
+    assert steps["gcbc"] == steps["lewm"] > 0  # GCBC's 1-frame clips are more per epoch: it gets LeWM's steps

@@ -19,7 +19,7 @@ from lewm_agents.train.config import (
     upgrade_train_dict,
 )
 from lewm_agents.train.learner import Learner, recalibrate_batchnorm, validate
-from lewm_agents.train.loop import describe, make_loader, train
+from lewm_agents.train.loop import describe, make_loader, schedule_steps, train
 
 __all__ = [
     "RUNTIME_ONLY",
@@ -33,6 +33,7 @@ __all__ = [
     "make_loader",
     "recalibrate_batchnorm",
     "recipe_diff",
+    "schedule_steps",
     "train",
     "train_preset",
     "upgrade_train_dict",

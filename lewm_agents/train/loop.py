@@ -98,17 +98,46 @@ def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: floa
             val_set = ClipDataset(cfg.data, episodes=val_eps, seed=cfg.seed + 1, **clips)
         except ValueError:  # validation episodes all too short for a clip: train without validation
             val_set = None
-    steps_per_epoch = len(train_set) // cfg.batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(
-            f"{cfg.data} yields {len(train_set)} training clips, fewer than one batch of {cfg.batch_size}. Collect "
-            f"more episodes (lewm collect ... --episodes N) or pass a smaller --batch-size."
-        )
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    steps_per_epoch, total = _schedule(cfg, len(train_set))
     amp = resolve_precision(cfg.precision, device)
     return _Run(
         cfg, method, model_cfg, device, env, amp, stats, train_set, val_set, meta, steps_per_epoch, total, started
     )
+
+
+def _schedule(cfg: TrainConfig, clips: int) -> tuple[int, int]:
+    """Steps per epoch and in the whole run, for ``clips`` training clips."""
+    steps_per_epoch = clips // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"{cfg.data} yields {clips} training clips, fewer than one batch of {cfg.batch_size}. Collect "
+            f"more episodes (lewm collect ... --episodes N) or pass a smaller --batch-size."
+        )
+    return steps_per_epoch, cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+
+
+def schedule_steps(cfg: TrainConfig) -> int:
+    """The optimizer steps `train` (cfg) runs: ``max_steps``, or ``epochs`` passes over the training clips of
+    ``cfg.data`` (which depend on the method's clip length). The benchmark gives every method this many steps of
+    the reference recipe, so budgets are equal in gradient steps."""
+    if cfg.max_steps:
+        return cfg.max_steps
+    method = get_method(cfg.method)
+    with DatasetReader(cfg.data) as reader:
+        train_eps, _ = split_episodes(reader.num_episodes, cfg.val_fraction, cfg.seed)
+        stats = compute_action_stats(reader, train_eps)
+        model_cfg = replace(cfg.model, action_dim=reader.action_dim)
+    spec = method.clips(model_cfg)
+    clips = ClipDataset(
+        cfg.data,
+        num_steps=spec.frames,
+        frameskip=model_cfg.frameskip,
+        action_stats=stats,
+        episodes=train_eps,
+        in_memory=False,  # counting only
+        goals=spec.goals,
+    )
+    return _schedule(cfg, len(clips))[1]
 
 
 def _check_resume(cfg: TrainConfig, saved: dict[str, Any], ckpt: Path) -> None:

@@ -141,7 +141,10 @@ def _equal_budget(recipe: TrainConfig, spec: BenchmarkSpec, data: Path) -> Train
     other clip lengths (more or fewer clips per epoch) the reference's steps, not its epochs."""
     if recipe.method == spec.train.method or recipe.max_steps is not None:
         return recipe
-    return replace(recipe, max_steps=schedule_steps(replace(spec.train, data=data)))
+    steps = schedule_steps(replace(spec.train, data=data))
+    if schedule_steps(replace(recipe, data=data)) == steps:
+        return recipe  # the same clips per epoch (e.g. the same history): epochs already give equal steps
+    return replace(recipe, max_steps=steps)
 
 
 def _train_stage(

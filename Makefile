@@ -17,6 +17,7 @@ VALID_SCALES := smoke small gpu paper
 SCALE    ?= smoke
 EPISODES ?= 100
 PRESET   ?= small
+METHODS  ?=
 
 # POSIX shells use ENV for their start-up file, so a value inherited from the environment is not a choice made
 # for this Makefile: remember where it came from so the check below can say so.
@@ -39,6 +40,7 @@ help:
 	@echo "make collect ENV=<env> EPISODES=N record a dataset into data/<env>.h5"
 	@echo "make train ENV=<env> PRESET=small train on data/<env>.h5 into runs/<env>-<preset>"
 	@echo "make benchmark ENV=<env> SCALE=<scale>  collect -> train -> eval -> results/<env>/<scale>/"
+	@echo "  METHODS=lewm,pldm runs a subset (default: every registered method and random)"
 	@echo "  ENV: $(VALID_ENVS)   SCALE: $(VALID_SCALES)"
 
 $(STAMP): pyproject.toml
@@ -83,7 +85,7 @@ train: check-env $(STAMP)
 	$(BIN)/lewm train data/$(ENV).h5 --preset $(PRESET) --out runs/$(ENV)-$(PRESET)
 
 benchmark: check-env $(STAMP)
-	$(BIN)/lewm benchmark --env $(ENV) --scale $(SCALE)
+	$(BIN)/lewm benchmark --env $(ENV) --scale $(SCALE) $(if $(METHODS),--methods $(METHODS))
 
 clean:
 	rm -rf .pytest_cache .ruff_cache build dist *.egg-info

@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from lewm_agents.model import MODEL_PRESETS, EncoderBlock, LeWM
-from lewm_agents.planning import PlanConfig, latent_goal_cost, plan
+from lewm_agents.planning import PlanConfig, RolloutFn, plan, world_model_cost
 from lewm_agents.runtime import Precision, autocast, resolve_device, resolve_precision
 
 PAPER_ITERATIONS = 30
@@ -157,13 +157,6 @@ def obvious_cost(model: LeWM, start: torch.Tensor, goal: torch.Tensor) -> Callab
     return cost
 
 
-class _Rollout:
-    """Adapter: anything with ``rollout`` for `latent_goal_cost`."""
-
-    def __init__(self, fn: Callable) -> None:
-        self.rollout = fn
-
-
 def build_rows(cfg: SpeedConfig, device: torch.device) -> dict[str, tuple[Callable[[], None], int, int]]:
     """Each row: a function running one plan, and the (samples, iterations) it runs."""
     torch.manual_seed(cfg.seed)
@@ -178,10 +171,10 @@ def build_rows(cfg: SpeedConfig, device: torch.device) -> dict[str, tuple[Callab
     mean0 = torch.zeros(1, cfg.horizon, mcfg.action_block_dim, device=device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
 
-    def ours(rollout: Callable) -> Callable[[], None]:
+    def ours(rollout: RolloutFn) -> Callable[[], None]:
         def run() -> None:
             z, z_goal = model.encode(start), model.encode(goal)[:, 0]  # once per plan
-            plan(latent_goal_cost(_Rollout(rollout), z, z_goal), mean0, pcfg, gen)
+            plan(world_model_cost(model, z, z_goal, rollout=rollout), mean0, pcfg, gen)
 
         return run
 

@@ -1,9 +1,11 @@
-"""Compare the solvers (CEM, MPPI, gradient) on one checkpoint: the cost they reach and the success they get.
+"""Compare the solvers (CEM, MPPI, gradient) on one checkpoint of a world-model method: the cost they reach and the
+success they get.
 
 For N start/goal pairs drawn from the dataset (the paper's protocol, `lewm_agents.evaluate`), every solver plans once
 from the start frame; the table reports the model's cost of the plan *as executed* (clipped to the action space), the
 time per plan, and, with ``--episodes``, the success rate of full evaluation episodes. Each solver runs with and
-without ``clamp_actions`` (scoring candidates clamped to the action bounds).
+without ``clamp_actions`` (scoring candidates clamped to the action bounds). The costs come from the agent's own
+``MPCAgent.cost`` (the world model's ``goal_cost`` of its rollout, clamped or not), as in evaluation.
 
     python benchmarks/planner_compare.py runs/tworoom --pairs 32 --episodes 20
 """
@@ -18,9 +20,10 @@ import numpy as np
 import torch
 import tyro
 
-from lewm_agents.checkpoint import load_checkpoint, read_checkpoint_meta
+from lewm_agents.agent import MPCAgent
+from lewm_agents.checkpoint import read_checkpoint_meta
 from lewm_agents.evaluate import EvalConfig, evaluate, load_tasks
-from lewm_agents.planning import PLAN_PRESETS, clamped, latent_goal_cost, normalized_bounds, plan
+from lewm_agents.planning import PLAN_PRESETS, plan
 
 
 @dataclass(frozen=True)
@@ -48,22 +51,16 @@ def main(cfg: CompareConfig) -> None:
         torch.set_num_threads(cfg.threads)
     meta = read_checkpoint_meta(cfg.checkpoint)
     tasks = load_tasks(EvalConfig(checkpoint=cfg.checkpoint, data=cfg.data, episodes=cfg.pairs, seed=cfg.seed), meta)
-    ckpt = load_checkpoint(cfg.checkpoint, device=torch.device("cpu"))
-    model, stats = ckpt.model.eval(), ckpt.action_stats
     import gymnasium as gym
 
     import lewm_envs  # noqa: F401
 
     space = gym.make(tasks.env_id, image_size=tasks.image_size).action_space
-    lo, hi = normalized_bounds(
-        *(torch.as_tensor(b, dtype=torch.float32) for b in (space.low, space.high, stats.mean, stats.std)),
-        frameskip=model.cfg.frameskip,
-    )
-    with torch.no_grad():
-        starts = torch.as_tensor(np.stack([_start_frame(tasks, i) for i in range(cfg.pairs)]))[:, None]
-        z = model.encode(starts)  # (N, 1, D)
-        z_goal = model.encode(torch.as_tensor(tasks.goal_frames)[:, None])[:, 0]  # (N, D)
-    cost = latent_goal_cost(model, z, z_goal)
+    agent = MPCAgent.from_checkpoint(cfg.checkpoint, action_space=space, device="cpu", precision="fp32")
+    starts = np.stack([_start_frame(tasks, i) for i in range(cfg.pairs)])  # (N, h, w, 3)
+    z, z_goal = agent.encode(starts), agent.encode(tasks.goal_frames)[:, 0]  # (N, 1, D), (N, D)
+    executed_cost = agent.cost(z, z_goal, clamp=True)  # what the env will execute: the plan clipped to the box
+    F = agent.model.frameskip * agent.model.action_dim
     print(f"{tasks.env_id}, {cfg.pairs} start/goal pairs, checkpoint {cfg.checkpoint}")
     header = f"{'solver':<10} {'clamp':>5} {'SxI':>8} {'cost (executed)':>16} {'ms/plan':>9} {'success':>14}"
     print(header)
@@ -73,14 +70,14 @@ def main(cfg: CompareConfig) -> None:
             pcfg = replace(preset, clamp_actions=clamp, seed=cfg.seed)
             if cfg.iterations is not None:
                 pcfg = replace(pcfg, iterations=cfg.iterations)
-            planned = clamped(cost, lo, hi) if clamp else cost
-            mean0 = torch.zeros(cfg.pairs, pcfg.horizon, model.cfg.action_block_dim)
+            planned = agent.cost(z, z_goal, clamp=clamp)
+            mean0 = torch.zeros(cfg.pairs, pcfg.horizon, F)
             t0 = time.perf_counter()
             with torch.no_grad():
                 result = plan(planned, mean0, pcfg, torch.Generator().manual_seed(cfg.seed))
             ms = 1000 * (time.perf_counter() - t0) / cfg.pairs
-            with torch.no_grad():  # what the env will execute: the plan clipped to the action space
-                executed = cost(torch.maximum(torch.minimum(result.actions, hi), lo).unsqueeze(1))[:, 0]  # (N,)
+            with torch.no_grad():
+                executed = executed_cost(result.actions.unsqueeze(1))[:, 0]  # (N,)
             success = ""
             if cfg.episodes:
                 r = evaluate(

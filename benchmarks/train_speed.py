@@ -1,14 +1,16 @@
-"""Training speed of LeWM on whatever device is here: step time, images/s and model FLOP utilisation per preset,
-and the data loader's clips/s on its own, so you can see whether the GPU starves.
+"""Training speed of any method on whatever device is here: step time, images/s and model FLOP utilisation per
+preset, and the data loader's clips/s on its own, so you can see whether the GPU starves.
 
-    python benchmarks/train_speed.py                      # small and paper presets, auto device
+    python benchmarks/train_speed.py                      # LeWM, small and paper presets, auto device
     python benchmarks/train_speed.py --presets gpu paper --compile
+    python benchmarks/train_speed.py --method pldm --presets small
 
 Model: the exact step of `lewm train` (``Learner.step``: bf16 autocast on CUDA, fused AdamW, SDPA attention,
-optional torch.compile) on random uint8 clips already on the device. Warm-up steps are excluded; CUDA is
-synchronised before the clock starts and before it stops. MFU = matmul FLOPs counted by FlopCounterMode for one
-forward + backward (lewm_agents/flops.py) / step time / peak, where the peak is the data-sheet dense bf16 number of a
-known GPU, or on CPU a matmul peak measured at start-up in the precision the step runs in.
+optional torch.compile) on random uint8 clips (and goal frames, for methods that use them) already on the device.
+Warm-up steps are excluded; CUDA is synchronised before the clock starts and before it stops. MFU = matmul FLOPs
+counted by FlopCounterMode for one forward + backward (lewm_agents/flops.py) / step time / peak, where the peak is the
+data-sheet dense bf16 number of a known GPU, or on CPU a matmul peak measured at start-up in the precision the step
+runs in.
 
 Loader: the training DataLoader (``make_loader``: StepBatches, workers, prefetching, pinned memory on CUDA) over a
 generated HDF5 file at the preset's frame size, read in memory (how ClipDataset reads files < 2 GiB) and from disk
@@ -27,17 +29,20 @@ import torch
 import tyro
 
 from lewm_agents.data import ClipDataset, DatasetReader, compute_action_stats
+from lewm_agents.data.batch import Batch
 from lewm_agents.data.format import Episode, EpisodeWriter
-from lewm_agents.flops import count_step_flops, measure_matmul_flops, peak_flops
-from lewm_agents.learner import Learner
+from lewm_agents.flops import count_objective_flops, measure_matmul_flops, peak_flops
+from lewm_agents.methods import get_method
 from lewm_agents.runtime import Precision, resolve_device, resolve_precision
-from lewm_agents.train import TRAIN_PRESETS, TrainConfig, make_loader
+from lewm_agents.train import Learner, TrainConfig, make_loader, train_preset
 
 
 @dataclass(frozen=True)
 class SpeedConfig:
     """Benchmark the training step and the data loader."""
 
+    method: str = "lewm"
+    """The method whose training step is timed (lewm, pldm, gcbc, ...)."""
     presets: tuple[str, ...] = ("small", "paper")
     """Training presets to time."""
     device: str = "auto"
@@ -68,30 +73,38 @@ def _batch_for(preset: str, cfg: TrainConfig, device: torch.device, sc: SpeedCon
 
 def time_model(preset: str, sc: SpeedConfig, device: torch.device, peaks: dict) -> dict:
     """Step time, throughput and MFU of one preset's training step on random data."""
-    base = TRAIN_PRESETS[preset]
+    base = train_preset(sc.method, preset)
     batch, note = _batch_for(preset, base, device, sc)
     cfg = replace(base, batch_size=batch, compile=sc.compile, precision=sc.precision or base.precision)
     model_cfg = replace(cfg.model, action_dim=2)
     amp = resolve_precision(cfg.precision, device)
     learner = Learner(cfg, model_cfg, device, amp=amp)
-    T, size = model_cfg.history + 1, model_cfg.image_size
+    spec = learner.method.clips(model_cfg)
+    T, size = spec.frames, model_cfg.image_size
     g = torch.Generator(device=device).manual_seed(0)
-    pixels = torch.randint(0, 256, (batch, T, size, size, 3), dtype=torch.uint8, device=device, generator=g)
-    actions = torch.randn(batch, T, model_cfg.action_block_dim, device=device, generator=g)  # (B, T, F)
+    frames = torch.randint(0, 256, (batch, T + 1, size, size, 3), dtype=torch.uint8, device=device, generator=g)
+    actions = torch.randn(batch, T, model_cfg.frameskip * 2, device=device, generator=g)  # (B, T, F)
+    goals = spec.goals is not None
+    clips = Batch(
+        pixels=frames[:, :T],
+        actions=actions,
+        goal_pixels=frames[:, T] if goals else None,
+        goal_offset=torch.ones(batch, dtype=torch.int64, device=device) if goals else None,
+    )
     cuda = device.type == "cuda"
     warmup = sc.warmup if sc.warmup is not None else (30 if sc.compile else 10 if cuda else 1)
     steps = sc.steps or (50 if cuda else 3)
     for _ in range(warmup):
-        learner.step(pixels, actions, lr=cfg.lr)
+        learner.step(clips, lr=cfg.lr)
     if cuda:
         torch.cuda.synchronize(device)
     t0 = time.perf_counter()
     for _ in range(steps):
-        values, _ = learner.step(pixels, actions, lr=cfg.lr)
+        metrics = learner.step(clips, lr=cfg.lr)
     if cuda:
         torch.cuda.synchronize(device)
     step_s = (time.perf_counter() - t0) / steps
-    flops = count_step_flops(model_cfg, batch, cfg.num_proj)
+    flops = count_objective_flops(learner.method, model_cfg, batch)
     peak, source = peaks[amp]
     return {
         "preset": preset,
@@ -105,7 +118,7 @@ def time_model(preset: str, sc: SpeedConfig, device: torch.device, peaks: dict) 
         "mfu": flops.total / step_s / peak,
         "peak": source,
         "note": ", ".join(x for x in (note, f"{steps} steps after {warmup} warm-up") if x),
-        "finite": bool(torch.isfinite(values).all()),
+        "finite": all(bool(torch.isfinite(v)) for v in metrics.values()),
     }
 
 
@@ -131,17 +144,19 @@ def make_dataset(path: Path, size: int, episodes: int, length: int = 100) -> Pat
 
 def time_loader(preset: str, sc: SpeedConfig, device: torch.device, path: Path, in_memory: bool) -> dict:
     """Clips/s of the training DataLoader alone (after its first batch), at the preset's real batch size."""
-    cfg = TRAIN_PRESETS[preset]
+    cfg = train_preset(sc.method, preset)
     if sc.workers is not None:
         cfg = replace(cfg, num_workers=sc.workers)
     with DatasetReader(path) as reader:
         stats = compute_action_stats(reader)
+    spec = get_method(sc.method).clips(cfg.model)
     ds = ClipDataset(
         path,
-        num_steps=cfg.model.history + 1,
+        num_steps=spec.frames,
         frameskip=cfg.model.frameskip,
         action_stats=stats,
         in_memory=in_memory,
+        goals=spec.goals,
     )
     batches = min(sc.loader_batches, 4 * (len(ds) // cfg.batch_size))
     loader = make_loader(ds, cfg, device, 0, batches + 1)
@@ -149,9 +164,9 @@ def time_loader(preset: str, sc: SpeedConfig, device: torch.device, path: Path, 
     next(it)  # worker start-up and the first prefetch are not throughput
     t0 = time.perf_counter()
     clips = 0
-    for pixels, _ in it:
-        pixels = pixels.to(device, non_blocking=True)
-        clips += pixels.shape[0]
+    for batch in it:
+        batch = batch.to(device, non_blocking=True)
+        clips += batch.size
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     dt = time.perf_counter() - t0
@@ -161,7 +176,7 @@ def time_loader(preset: str, sc: SpeedConfig, device: torch.device, path: Path, 
         "workers": cfg.num_workers,
         "batch": cfg.batch_size,
         "clips_per_s": clips / dt,
-        "mb_per_s": clips * (cfg.model.history + 1) * cfg.model.image_size**2 * 3 / dt / 1e6,
+        "mb_per_s": clips * spec.frames * cfg.model.image_size**2 * 3 / dt / 1e6,
     }
 
 
@@ -177,7 +192,7 @@ def main(sc: SpeedConfig) -> None:
     else:
         peaks[None] = peak_flops(device, None)
     rows = [time_model(p, sc, device, peaks) for p in sc.presets]
-    print("\nmodel: one training step (forward + backward + AdamW) on random uint8 clips on the device")
+    print(f"\nmodel: one {sc.method} training step (forward + backward + AdamW) on random uint8 clips on the device")
     print("| preset | batch | precision | step ms | images/s | clips/s | TFLOP/step | TFLOP/s | MFU | notes |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -192,7 +207,7 @@ def main(sc: SpeedConfig) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files: dict[int, Path] = {}
         for r in rows:
-            size = TRAIN_PRESETS[r["preset"]].model.image_size
+            size = train_preset(sc.method, r["preset"]).model.image_size
             if size not in files:
                 files[size] = make_dataset(Path(tmp) / f"synthetic_{size}.h5", size, sc.loader_episodes)
             for in_memory in (True, False):

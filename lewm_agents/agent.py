@@ -1,7 +1,9 @@
-"""MPCAgent: plans in LeWM's latent space toward a goal image and acts in any Gymnasium or SB3 loop.
+"""Goal-reaching agents for any Gymnasium or SB3 loop: `MPCAgent` plans through a world model, `PolicyAgent` asks a
+goal-conditioned policy; `load_agent` builds the right one from a checkpoint's method.
 
-Observations are frames, with the goal given by ``set_goal``, or ``{"pixels": frame, "goal": goal_frame}`` dicts, as
-the `lewm_agents.wrappers.GoalConditioned` wrapper makes them; batched (vector envs) or not.
+Both use only the interfaces of lewm_agents/protocols.py (`WorldModel`, `Policy`). Observations are frames, with the
+goal given by ``set_goal``, or ``{"pixels": frame, "goal": goal_frame}`` dicts, as the
+`lewm_agents.wrappers.GoalConditioned` wrapper makes them; batched (vector envs) or not.
 
 Dimension letters: N environments, H horizon in action blocks, F action block width (frameskip * A), A env action
 dim, D latent; frames are uint8 ``(height, width, 3)``.
@@ -20,14 +22,173 @@ import torch
 
 from lewm_agents.checkpoint import load_checkpoint
 from lewm_agents.data import ActionStats
-from lewm_agents.model import LeWM
-from lewm_agents.planning import PlanConfig, clamped, latent_goal_cost, normalized_bounds, plan
+from lewm_agents.methods import get_method
+from lewm_agents.planning import PlanConfig, clamped, normalized_bounds, plan, world_model_cost
+from lewm_agents.protocols import Policy, WorldModel
 from lewm_agents.runtime import Precision, autocast, resolve_device, resolve_precision
 
 
-class MPCAgent:
-    """Receding-horizon MPC: encode the current frame and the goal, search action blocks whose predicted final latent
-    lands on the goal latent, execute ``receding_horizon`` blocks (``frameskip`` env actions each), replan.
+class _GoalAgent:
+    """What both agents share: SB3's ``predict``, goals per env, queues of pending actions, timing.
+
+    A subclass implements ``_decide``: the next action blocks of the envs that need a decision.
+    """
+
+    def __init__(
+        self,
+        model: WorldModel | Policy,
+        *,
+        action_space: gym.spaces.Box,
+        action_stats: ActionStats,
+        device: str | torch.device,
+        precision: Precision,
+    ) -> None:
+        if not isinstance(action_space, gym.spaces.Box) or action_space.shape != (model.action_dim,):
+            raise ValueError(
+                f"the model acts with {model.action_dim}-dimensional Box actions, but the env's action space is "
+                f"{action_space}. Use a checkpoint trained on data from this env."
+            )
+        self.device = resolve_device(device)
+        self.amp = resolve_precision(precision, self.device)
+        self.model = model.to(self.device).eval()
+        self.action_space = action_space
+        self.stats = action_stats
+        self._low = np.asarray(action_space.low, dtype=np.float32)
+        self._high = np.asarray(action_space.high, dtype=np.float32)
+        self._queues: list[deque[np.ndarray]] = []
+        self._last_goals: list[np.ndarray | None] = []  # per env, the goal frame of its current plan (dict inputs)
+        self._goal_shared: torch.Tensor | None = None  # (D,) goal latent of every env, from set_goal(frame)
+        self._goal_per_env: torch.Tensor | None = None  # (N, D), from set_goal(frames)
+        self.plan_times_ms: list[float] = []
+        """Wall time of every decision call (all envs decided together count as one call), encoding included."""
+        self.plan_batch_sizes: list[int] = []
+        """Envs decided in each call."""
+        self.plan_iterations: list[int] = []
+        """Solver iterations of each call (fewer than configured when the time budget cut it; 1 for a policy)."""
+        self.plan_budget_hits: list[bool] = []
+        """Whether the time budget cut each call short."""
+
+    # ---------------------------------------------------------------- state per environment
+    def _ensure(self, n: int) -> None:
+        while len(self._queues) < n:
+            self._queues.append(deque())
+            self._last_goals.append(None)
+
+    def reset(self, env_indices: Any = None) -> None:
+        """Forget the pending actions (and warm starts) of these envs (all when None); goals are kept."""
+        idx = range(len(self._queues)) if env_indices is None else env_indices
+        for i in idx:
+            if i < len(self._queues):
+                self._queues[i].clear()
+                self._forget(int(i))
+
+    def _forget(self, i: int) -> None:
+        """Drop what a subclass keeps per env beyond its queue (MPC: the warm start)."""
+
+    def encode(self, frames: np.ndarray) -> torch.Tensor:
+        """Frames ``(n, h, w, 3)`` uint8 -> latents ``(n, 1, D)`` on the agent's device, in fp32."""
+        pixels = torch.as_tensor(np.ascontiguousarray(frames))[:, None]  # (n, 1, h, w, 3)
+        with torch.no_grad(), autocast(self.device, self.amp):
+            return self.model.encode(pixels).float()  # (n, 1, D)
+
+    def set_goal(self, goal: np.ndarray) -> None:
+        """Goal frame ``(h, w, 3)`` for every env, or one per env ``(N, h, w, 3)``. Pending actions are dropped."""
+        goal = np.asarray(goal)
+        if goal.ndim == 3:
+            self._goal_shared, self._goal_per_env = self.encode(goal[None])[0, 0], None  # (D,)
+        else:
+            self._goal_shared, self._goal_per_env = None, self.encode(goal)[:, 0]  # (N, D)
+        self.reset()
+
+    # ---------------------------------------------------------------- acting
+    def act(self, obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        """The next env action ``(A,)`` for one env's observation."""
+        return self.predict(obs)[0]
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
+        """SB3 ``PolicyPredictor.predict``: actions ``(N, A)`` for a batch (``(A,)`` for one observation).
+
+        ``state`` is passed through (the plan lives in the agent); ``deterministic`` is accepted for compatibility:
+        the agent always acts with its own seeded generator.
+        """
+        frames, goals = self._split(observation)
+        batched = frames.ndim == 4
+        frames = frames if batched else frames[None]  # (N, h, w, 3)
+        n = len(frames)
+        self._ensure(n)
+        if episode_start is not None:
+            self.reset(np.flatnonzero(np.asarray(episode_start, dtype=bool)))
+        if goals is not None:
+            goals = goals if goals.ndim == 4 else goals[None]  # (N, h, w, 3)
+            for i in range(n):  # a new goal image means a new task for that env: its old plan is void
+                if self._last_goals[i] is None or not np.array_equal(self._last_goals[i], goals[i]):
+                    self.reset([i])
+                    self._last_goals[i] = goals[i].copy()
+        need = [i for i in range(n) if not self._queues[i]]
+        if need:
+            self._refill(frames, goals, need)
+        actions = np.stack([self._queues[i].popleft() for i in range(n)])  # (N, A)
+        return (actions if batched else actions[0]), state
+
+    def _split(self, observation: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        if isinstance(observation, dict):
+            if "pixels" not in observation or "goal" not in observation:
+                raise ValueError(f"dict observations need 'pixels' and 'goal' frames, got keys {sorted(observation)}.")
+            return np.asarray(observation["pixels"]), np.asarray(observation["goal"])
+        if isinstance(observation, tuple):
+            raise ValueError("predict() got a tuple: pass the observation, not the (obs, info) pair from reset().")
+        return np.asarray(observation), None
+
+    def _goal_latents(self, goals: np.ndarray | None, need: list[int], n: int) -> torch.Tensor:
+        """The goal latents ``(len(need), D)`` of the envs in ``need``."""
+        if goals is not None:
+            return self.encode(goals[need])[:, 0]  # (n, D)
+        if self._goal_per_env is not None:
+            if len(self._goal_per_env) != n:
+                raise ValueError(f"set_goal got {len(self._goal_per_env)} goals but predict got {n} envs.")
+            return self._goal_per_env[need]  # (n, D)
+        if self._goal_shared is not None:
+            return self._goal_shared.expand(len(need), -1)  # (n, D)
+        raise RuntimeError(
+            "no goal: call agent.set_goal(goal_frame) first, or pass dict observations with 'pixels' and 'goal' frames."
+        )
+
+    def _refill(self, frames: np.ndarray, goals: np.ndarray | None, need: list[int]) -> None:
+        """Decide for the envs in ``need`` (one batched call, timed) and queue their env actions."""
+        goal_z = self._goal_latents(goals, need, len(frames))  # (n, D)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t0 = time.perf_counter()
+        z = self.encode(frames[need])  # (n, 1, D): the current frames, encoded once per decision
+        blocks, iterations, hit = self._decide(z, goal_z, need)  # (n, r, F)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.plan_times_ms.append(1000 * (time.perf_counter() - t0))
+        self.plan_batch_sizes.append(len(need))
+        self.plan_iterations.append(iterations)
+        self.plan_budget_hits.append(hit)
+        fs, A = self.model.frameskip, self.model.action_dim
+        steps = blocks.float().reshape(len(need), -1, fs, A).flatten(1, 2).cpu().numpy()  # (n, r*fs, A)
+        steps = np.clip(self.stats.denormalize(steps), self._low, self._high).astype(np.float32)
+        for j, i in enumerate(need):
+            self._queues[i].extend(steps[j])
+
+    def _decide(self, z: torch.Tensor, z_goal: torch.Tensor, need: list[int]) -> tuple[torch.Tensor, int, bool]:
+        """Action blocks to execute ``(n, r, F)`` (z-scored) for current latents ``(n, 1, D)`` and goals ``(n, D)``;
+        also the solver iterations and whether a time budget cut them."""
+        raise NotImplementedError
+
+
+class MPCAgent(_GoalAgent):
+    """Receding-horizon MPC through any `lewm_agents.protocols.WorldModel`: encode the current frame and the goal,
+    search action blocks that minimise the model's ``goal_cost`` of its rollout, execute ``receding_horizon`` blocks
+    (``frameskip`` env actions each), replan.
 
     ``predict`` follows stable-baselines3's ``PolicyPredictor`` (batch in, batch out, ``episode_start`` clears that
     env's plan), so the agent works in ``evaluate_policy`` and over vector envs; ``act`` is the one-env convenience.
@@ -50,7 +211,7 @@ class MPCAgent:
 
     def __init__(
         self,
-        model: LeWM,
+        model: WorldModel,
         *,
         action_space: gym.spaces.Box,
         action_stats: ActionStats,
@@ -58,45 +219,24 @@ class MPCAgent:
         device: str | torch.device = "auto",
         precision: Precision = "auto",
     ) -> None:
-        if not isinstance(action_space, gym.spaces.Box) or action_space.shape != (model.cfg.action_dim,):
-            raise ValueError(
-                f"the model plans {model.cfg.action_dim}-dimensional Box actions, but the env's action space is "
-                f"{action_space}. Use a checkpoint trained on data from this env."
-            )
+        super().__init__(
+            model, action_space=action_space, action_stats=action_stats, device=device, precision=precision
+        )
         self.config = config or PlanConfig()
-        self.device = resolve_device(device)
-        self.amp = resolve_precision(precision, self.device)
-        self.model = model.to(self.device).eval()
-        self._rollout: Any = self.model  # what the cost calls .rollout on
+        self._rollout: Any = None  # None: the model's own rollout
         if self.config.compile:
             mode = "reduce-overhead" if self.device.type == "cuda" else "default"
-            self._rollout = _Rollout(torch.compile(self.model.rollout, mode=mode, dynamic=False))
-        self.action_space = action_space
-        self.stats = action_stats
-        self._low = np.asarray(action_space.low, dtype=np.float32)
-        self._high = np.asarray(action_space.high, dtype=np.float32)
+            self._rollout = torch.compile(self.model.rollout, mode=mode, dynamic=False)
         self._gen = torch.Generator(device=self.device).manual_seed(self.config.seed)
         lo, hi = normalized_bounds(
             *(
                 torch.as_tensor(b, dtype=torch.float32)
                 for b in (self._low, self._high, action_stats.mean, action_stats.std)
             ),
-            frameskip=model.cfg.frameskip,
+            frameskip=model.frameskip,
         )
         self._bounds = lo.to(self.device), hi.to(self.device)  # (F,) each: the action space in planner units
-        self._queues: list[deque[np.ndarray]] = []
         self._tails: list[torch.Tensor | None] = []
-        self._last_goals: list[np.ndarray | None] = []  # per env, the goal frame of its current plan (dict inputs)
-        self._goal_shared: torch.Tensor | None = None  # (D,) goal latent of every env, from set_goal(frame)
-        self._goal_per_env: torch.Tensor | None = None  # (N, D), from set_goal(frames)
-        self.plan_times_ms: list[float] = []
-        """Wall time of every planning call (all envs planned together count as one call)."""
-        self.plan_batch_sizes: list[int] = []
-        """Envs planned in each call."""
-        self.plan_iterations: list[int] = []
-        """Solver iterations of each call (fewer than configured when the time budget cut it)."""
-        self.plan_budget_hits: list[bool] = []
-        """Whether the time budget cut each call short."""
 
     @classmethod
     def from_checkpoint(
@@ -108,8 +248,10 @@ class MPCAgent:
         device: str | torch.device = "auto",
         precision: Precision = "auto",
     ) -> MPCAgent:
-        """Build an agent from a checkpoint (a run directory or a checkpoints/step_* directory)."""
+        """Build an agent from a checkpoint of a world-model method (a run directory or a checkpoints/step_*
+        directory)."""
         ckpt = load_checkpoint(path, device=resolve_device(device))
+        _check_acts(ckpt.method, "plan", path)
         return cls(
             ckpt.model,
             action_space=action_space,
@@ -119,127 +261,123 @@ class MPCAgent:
             precision=precision,
         )
 
-    # ---------------------------------------------------------------- state per environment
     def _ensure(self, n: int) -> None:
-        while len(self._queues) < n:
-            self._queues.append(deque())
+        super()._ensure(n)
+        while len(self._tails) < n:
             self._tails.append(None)
-            self._last_goals.append(None)
 
-    def reset(self, env_indices: Any = None) -> None:
-        """Forget the pending actions and warm starts of these envs (all when None); goals are kept."""
-        idx = range(len(self._queues)) if env_indices is None else env_indices
-        for i in idx:
-            if i < len(self._queues):
-                self._queues[i].clear()
-                self._tails[i] = None
+    def _forget(self, i: int) -> None:
+        if i < len(self._tails):
+            self._tails[i] = None
 
-    def _encode(self, frames: np.ndarray) -> torch.Tensor:
-        pixels = torch.as_tensor(np.ascontiguousarray(frames))[:, None]  # (n, 1, h, w, 3)
-        with torch.no_grad(), autocast(self.device, self.amp):
-            return self.model.encode(pixels).float()  # (n, 1, D)
+    def cost(self, z: torch.Tensor, z_goal: torch.Tensor, *, clamp: bool | None = None) -> Any:
+        """The planner's cost ``(n, S, H, F) -> (n, S)`` from current latents ``(n, T0, D)`` toward goals ``(n, D)``:
+        the world model's ``goal_cost`` of its rollout, scoring the candidates clamped to the action space when
+        ``clamp`` (default: ``config.clamp_actions``)."""
+        cost = world_model_cost(self.model, z, z_goal, rollout=self._rollout)
+        return clamped(cost, *self._bounds) if (self.config.clamp_actions if clamp is None else clamp) else cost
 
-    def set_goal(self, goal: np.ndarray) -> None:
-        """Goal frame ``(h, w, 3)`` for every env, or one per env ``(N, h, w, 3)``. Pending plans are dropped."""
-        goal = np.asarray(goal)
-        if goal.ndim == 3:
-            self._goal_shared, self._goal_per_env = self._encode(goal[None])[0, 0], None  # (D,)
-        else:
-            self._goal_shared, self._goal_per_env = None, self._encode(goal)[:, 0]  # (N, D)
-        self.reset()
-
-    # ---------------------------------------------------------------- acting
-    def act(self, obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
-        """The next env action ``(A,)`` for one env's observation."""
-        return self.predict(obs)[0]
-
-    def predict(
-        self,
-        observation: np.ndarray | dict[str, np.ndarray],
-        state: Any = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = True,
-    ) -> tuple[np.ndarray, Any]:
-        """SB3 ``PolicyPredictor.predict``: actions ``(N, A)`` for a batch (``(A,)`` for one observation).
-
-        ``state`` is passed through (the plan lives in the agent); ``deterministic`` is accepted for compatibility:
-        planning always uses the agent's seeded generator.
-        """
-        frames, goals = self._split(observation)
-        batched = frames.ndim == 4
-        frames = frames if batched else frames[None]  # (N, h, w, 3)
-        n = len(frames)
-        self._ensure(n)
-        if episode_start is not None:
-            self.reset(np.flatnonzero(np.asarray(episode_start, dtype=bool)))
-        if goals is not None:
-            goals = goals if goals.ndim == 4 else goals[None]  # (N, h, w, 3)
-            for i in range(n):  # a new goal image means a new task for that env: its old plan is void
-                if self._last_goals[i] is None or not np.array_equal(self._last_goals[i], goals[i]):
-                    self.reset([i])
-                    self._last_goals[i] = goals[i].copy()
-        need = [i for i in range(n) if not self._queues[i]]
-        if need:
-            self._plan(frames, goals, need)
-        actions = np.stack([self._queues[i].popleft() for i in range(n)])  # (N, A)
-        return (actions if batched else actions[0]), state
-
-    def _split(self, observation: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        if isinstance(observation, dict):
-            if "pixels" not in observation or "goal" not in observation:
-                raise ValueError(f"dict observations need 'pixels' and 'goal' frames, got keys {sorted(observation)}.")
-            return np.asarray(observation["pixels"]), np.asarray(observation["goal"])
-        if isinstance(observation, tuple):
-            raise ValueError("predict() got a tuple: pass the observation, not the (obs, info) pair from reset().")
-        return np.asarray(observation), None
-
-    def _plan(self, frames: np.ndarray, goals: np.ndarray | None, need: list[int]) -> None:
-        cfg, mcfg = self.config, self.model.cfg
-        if goals is not None:
-            goal_z = self._encode(goals[need])[:, 0]  # (n, D)
-        elif self._goal_per_env is not None:
-            if len(self._goal_per_env) != len(frames):
-                raise ValueError(f"set_goal got {len(self._goal_per_env)} goals but predict got {len(frames)} envs.")
-            goal_z = self._goal_per_env[need]  # (n, D)
-        elif self._goal_shared is not None:
-            goal_z = self._goal_shared.expand(len(need), -1)  # (n, D)
-        else:
-            raise RuntimeError(
-                "no goal: call agent.set_goal(goal_frame) first, or pass dict observations with "
-                "'pixels' and 'goal' frames."
-            )
-        F = mcfg.action_block_dim
+    def _decide(self, z: torch.Tensor, z_goal: torch.Tensor, need: list[int]) -> tuple[torch.Tensor, int, bool]:
+        cfg = self.config
+        F = self.model.frameskip * self.model.action_dim
         mean = torch.zeros(len(need), cfg.horizon, F, device=self.device)  # (n, H, F)
         for j, i in enumerate(need):
             tail = self._tails[i]
             if cfg.warm_start and tail is not None and len(tail):
                 mean[j, : len(tail)] = tail  # the unexecuted part of the last plan, shifted to the front
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        t0 = time.perf_counter()
-        z = self._encode(frames[need])  # (n, 1, D): the current frames, encoded once per plan
-        cost = latent_goal_cost(self._rollout, z, goal_z)
-        if cfg.clamp_actions:
-            cost = clamped(cost, *self._bounds)
         with torch.no_grad(), autocast(self.device, self.amp):  # the gradient solver turns autograd back on
-            result = plan(cost, mean, cfg, self._gen)
+            result = plan(self.cost(z, z_goal), mean, cfg, self._gen)
         blocks = result.actions.float()  # (n, H, F)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        self.plan_times_ms.append(1000 * (time.perf_counter() - t0))
-        self.plan_batch_sizes.append(len(need))
-        self.plan_iterations.append(result.iterations)
-        self.plan_budget_hits.append(result.hit_budget)
         r = cfg.executed_blocks
-        steps = blocks[:, :r].reshape(len(need), r * mcfg.frameskip, mcfg.action_dim).cpu().numpy()  # (n, r*fs, A)
-        steps = np.clip(self.stats.denormalize(steps), self._low, self._high).astype(np.float32)
         for j, i in enumerate(need):
-            self._queues[i].extend(steps[j])
             self._tails[i] = blocks[j, r:].clone()  # (H - r, F)
+        return blocks[:, :r], result.iterations, result.hit_budget
 
 
-class _Rollout:
-    """Gives a (compiled) rollout function the ``rollout`` attribute `latent_goal_cost` calls."""
+class PolicyAgent(_GoalAgent):
+    """Acts with a goal-conditioned `lewm_agents.protocols.Policy` (GCBC, ...): encode the current frame and the
+    goal, ask the policy for action blocks, execute ``execute_blocks`` of them (``frameskip`` env actions each), ask
+    again. The same API as `MPCAgent` (``set_goal``, ``act``, SB3's ``predict``, dict observations, vector envs, the
+    timing lists, with one "iteration" per call).
 
-    def __init__(self, fn: Any) -> None:
-        self.rollout = fn
+    Example:
+        >>> agent = PolicyAgent.from_checkpoint("runs/gcbc", action_space=env.action_space)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        action_space: gym.spaces.Box,
+        action_stats: ActionStats,
+        execute_blocks: int = 1,
+        device: str | torch.device = "auto",
+        precision: Precision = "auto",
+    ) -> None:
+        super().__init__(
+            policy, action_space=action_space, action_stats=action_stats, device=device, precision=precision
+        )
+        if execute_blocks < 1:
+            raise ValueError(f"execute_blocks must be >= 1, got {execute_blocks}.")
+        self.execute_blocks = execute_blocks
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike,
+        *,
+        action_space: gym.spaces.Box,
+        execute_blocks: int = 1,
+        device: str | torch.device = "auto",
+        precision: Precision = "auto",
+    ) -> PolicyAgent:
+        """Build an agent from a checkpoint of a policy method (a run directory or a checkpoints/step_* directory)."""
+        ckpt = load_checkpoint(path, device=resolve_device(device))
+        _check_acts(ckpt.method, "policy", path)
+        return cls(
+            ckpt.model,
+            action_space=action_space,
+            action_stats=ckpt.action_stats,
+            execute_blocks=execute_blocks,
+            device=device,
+            precision=precision,
+        )
+
+    def _decide(self, z: torch.Tensor, z_goal: torch.Tensor, need: list[int]) -> tuple[torch.Tensor, int, bool]:
+        with torch.no_grad(), autocast(self.device, self.amp):
+            blocks = self.model.act(z[:, -1], z_goal).float()  # (n, H', F)
+        return blocks[:, : self.execute_blocks], 1, False
+
+
+def _check_acts(method: str, acts: str, path: Any) -> None:
+    m = get_method(method)
+    if m.acts != acts:
+        kind = "a planner" if m.acts == "plan" else "no planner"
+        raise ValueError(
+            f"{path} holds a {m.label} checkpoint, which acts with {kind}: build its agent with "
+            f"lewm_agents.agent.load_agent(path, action_space=...) (it picks MPCAgent or PolicyAgent by method)."
+        )
+
+
+def load_agent(
+    path: str | os.PathLike,
+    *,
+    action_space: gym.spaces.Box,
+    plan: PlanConfig | None = None,
+    device: str | torch.device = "auto",
+    precision: Precision = "auto",
+) -> MPCAgent | PolicyAgent:
+    """The agent of a checkpoint's method: an `MPCAgent` planning with ``plan`` for a world model, a `PolicyAgent` for
+    a policy (``plan`` is then unused).
+
+    Example:
+        >>> agent = load_agent("results/tworoom/smoke/runs/gcbc", action_space=env.action_space)  # doctest: +SKIP
+    """
+    ckpt = load_checkpoint(path, device=resolve_device(device))
+    common = dict(action_space=action_space, action_stats=ckpt.action_stats, device=device, precision=precision)
+    if get_method(ckpt.method).acts == "plan":
+        return MPCAgent(ckpt.model, config=plan, **common)
+    return PolicyAgent(ckpt.model, **common)
+
+
+__all__ = ["MPCAgent", "PolicyAgent", "load_agent"]

@@ -1,171 +1,64 @@
-"""``lewm benchmark``: collect -> train -> evaluate -> report, for LeWM and the sanity baselines, on the same data.
+"""``lewm benchmark``: collect -> train -> evaluate -> report, for every requested method on the same data.
 
-Every stage caches its output under ``results/<env>/<scale>/`` and a rerun reuses what is finished: the dataset (an
-interrupted collection is topped up), the checkpoint (an interrupted training resumes exactly), and the evaluations
-(recomputed only when the checkpoint or the protocol changed).
+All methods (default: every registered one, lewm_agents/methods/, plus the ``random`` sanity row) see the same
+dataset, the same number of gradient steps, the same evaluation pairs and seeds, and, where they plan, the same
+planner and budget (the cell's `lewm_agents.cells.BenchmarkSpec`). Every stage caches its output under
+``results/<env>/<scale>/`` and a rerun reuses what is finished, so a crashed stage reruns alone:
 
-Scales: ``ci`` checks the whole pipeline in seconds (the test suite runs it; its numbers mean nothing); ``smoke``
-proves the pipeline in minutes on a CPU; ``small`` really learns on 2 CPU cores (minutes to an hour); ``gpu`` is
-sized for one GPU in about 15 minutes; ``paper`` is the paper's data size, model and recipe.
+    dataset.h5              the dataset (an interrupted collection is topped up)
+    runs/<method>/          each method's run (an interrupted training resumes exactly)
+    eval_<method>.json      each method's evaluation (recomputed only when its weights or the protocol changed)
+    videos/, results.json (schema 2, paths relative to the cell), report.md, success.png
+
+A cell written before methods had its LeWM run in ``run/``: it is moved to ``runs/<its method>/`` (a note says so).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from lewm_agents.checkpoint import list_checkpoints, read_checkpoint_meta
+from lewm_agents.cells import BENCHMARKS, SCALE_NAMES, BenchmarkSpec, Scale
+from lewm_agents.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint_meta
 from lewm_agents.data import CollectConfig, DatasetReader, collect
 from lewm_agents.evaluate import EvalConfig, evaluate
-from lewm_agents.model import parameter_table
-from lewm_agents.planning import PlanConfig
+from lewm_agents.methods import METHODS
+from lewm_agents.monitor import METRICS_FILE
 from lewm_agents.runtime import resolve_device
-from lewm_agents.train import TRAIN_PRESETS, TrainConfig, train
+from lewm_agents.train import TrainConfig, recipe_diff, schedule_steps, train
 
-Scale = Literal["ci", "smoke", "small", "gpu", "paper"]
-SCALE_NAMES: tuple[str, ...] = ("ci", "smoke", "small", "gpu", "paper")
-METHOD_NAMES: tuple[str, ...] = ("lewm", "random")
-
-
-@dataclass(frozen=True)
-class BenchmarkSpec:
-    """Everything one (env, scale) cell runs: data size, training recipe, planner and protocol."""
-
-    env_id: str
-    episodes: int
-    """Episodes collected with the env's default (scripted) policy."""
-    train: TrainConfig
-    """Training recipe (data and out are filled in by the benchmark)."""
-    plan: PlanConfig = field(default_factory=PlanConfig)
-    eval_episodes: int = 50
-    goal_offset: int = 25
-    budget: int = 50
-    plan_precision: Literal["auto", "bf16", "fp32"] = "auto"
-    """Autocast for planning ('bf16' helps on CPUs with AVX-512 BF16)."""
-    collect_workers: int = 1
-    """Env processes during collection (pays for render-bound envs on many-core hosts)."""
+RESULTS_SCHEMA = 2
+BASELINES: tuple[str, ...] = ("random",)
+"""Rows that need no training."""
 
 
-def _spec(
-    env_id: str,
-    scale: str,
-    *,
-    episodes: int,
-    history: int = 3,
-    plan: PlanConfig | None = None,
-    eval_episodes: int = 50,
-    model: dict[str, Any] | None = None,
-    preset: str | None = None,
-    **train_overrides: Any,
-) -> BenchmarkSpec:
-    base = TRAIN_PRESETS[preset or ("smoke" if scale == "ci" else scale)]
-    model_cfg = replace(base.model, history=history, **(model or {}))
-    train_cfg = replace(base, model=model_cfg, progress=True, **train_overrides)
-    return BenchmarkSpec(
-        env_id=env_id,
-        episodes=episodes,
-        train=train_cfg,
-        plan=plan or PlanConfig(),
-        eval_episodes=eval_episodes,
-        plan_precision="bf16" if scale in ("ci", "smoke", "small") else "auto",
-        collect_workers=8 if scale in ("gpu", "paper") else 1,
-    )
-
-
-# One row per env (the lewm/* envs of lewm_envs). TwoRoom uses a history of 1 frame, as in the paper's text
-# (reference/lewm.md §2.5).
-BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
-    "tworoom": {
-        "ci": _spec(
-            "lewm/TwoRoom-v1",
-            "ci",
-            episodes=16,
-            history=1,
-            max_steps=20,
-            batch_size=16,
-            eval_episodes=4,
-            plan=PlanConfig(num_samples=32, iterations=3, topk=4),
-        ),
-        # Sized by measurement on 2 cores (1 torch thread, 50-pair protocol). The smoke model needs ~3000 steps to
-        # beat random clearly (~590 steps gave 2%; 3000 gave 62%). Bigger models did worse on TwoRoom here, at equal
-        # steps and data: latent 128 instead of 64 gave 0% (smoke model) and 22% (small preset, patch 16, 10k steps),
-        # a wider encoder with latent 64 gave 34% (3000 steps). TwoRoom's state is 2-D; SIGReg spreads it over every
-        # latent dimension (the paper's own caveat on low-intrinsic-dimension data). So `small` keeps the smoke model
-        # and scales data (2000 episodes) and steps (10k): 64% at 3000 steps, 72% at 10k in a trial run.
-        "smoke": _spec("lewm/TwoRoom-v1", "smoke", episodes=300, history=1, max_steps=3000),
-        "small": _spec("lewm/TwoRoom-v1", "small", preset="smoke", episodes=2000, history=1, max_steps=10_000),
-        "gpu": _spec("lewm/TwoRoom-v1", "gpu", episodes=5000, history=1, epochs=10),
-        "paper": _spec("lewm/TwoRoom-v1", "paper", episodes=10000, history=1),
-    },
-    "pusht": {
-        "ci": _spec(
-            "lewm/PushT-v1",
-            "ci",
-            episodes=8,
-            max_steps=20,
-            batch_size=16,
-            eval_episodes=4,
-            plan=PlanConfig(num_samples=32, iterations=3, topk=4),
-        ),
-        "smoke": _spec("lewm/PushT-v1", "smoke", episodes=200, epochs=2),
-        "small": _spec("lewm/PushT-v1", "small", episodes=2000, epochs=6),
-        # ~500k frames and ~32k steps at batch 128: about 13 minutes on one H100 at 5-10% MFU (in stages of < 10 min
-        # with --time-limit 9; arithmetic in the issue-4 notes). Unmeasured: no GPU was available.
-        "gpu": _spec("lewm/PushT-v1", "gpu", episodes=2500, epochs=10),
-        "paper": _spec("lewm/PushT-v1", "paper", episodes=13000),  # x 300 steps ~ the paper's 20k x 196 frames
-    },
-    "reacher": {
-        "ci": _spec(
-            "lewm/Reacher-v1",
-            "ci",
-            episodes=4,
-            max_steps=20,
-            batch_size=16,
-            eval_episodes=4,
-            plan=PlanConfig(num_samples=32, iterations=3, topk=4),
-        ),
-        "smoke": _spec("lewm/Reacher-v1", "smoke", episodes=100, epochs=2),
-        "small": _spec("lewm/Reacher-v1", "small", episodes=1000, epochs=6),
-        "gpu": _spec("lewm/Reacher-v1", "gpu", episodes=5000, epochs=10),
-        "paper": _spec("lewm/Reacher-v1", "paper", episodes=10000),
-    },
-    "cube": {
-        "ci": _spec(
-            "lewm/Cube-v1",
-            "ci",
-            episodes=2,
-            max_steps=10,
-            batch_size=16,
-            eval_episodes=2,
-            plan=PlanConfig(num_samples=32, iterations=3, topk=4),
-        ),
-        "smoke": _spec("lewm/Cube-v1", "smoke", episodes=30, epochs=2),
-        "small": _spec("lewm/Cube-v1", "small", episodes=300, epochs=6),
-        "gpu": _spec("lewm/Cube-v1", "gpu", episodes=3000, epochs=10),
-        "paper": _spec("lewm/Cube-v1", "paper", episodes=10000),
-    },
-}
+def _all_methods() -> tuple[str, ...]:
+    return (*METHODS, *BASELINES)
 
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    """Run the whole protocol for one env at one scale and write results.json, report.md, plots and videos."""
+    """Run the whole protocol for one env at one scale, for every method, and write results.json, report.md, plots
+    and videos."""
 
     env: str = "tworoom"
     """Benchmark env (short name)."""
     scale: Scale = "smoke"
     """smoke | small | gpu | paper."""
     out: Path = Path("results")
-    """Results root: results/<env>/<scale>/ holds the dataset, the run, the videos and the reports."""
-    methods: tuple[str, ...] = METHOD_NAMES
-    """Methods to evaluate."""
+    """Results root: results/<env>/<scale>/ holds the dataset, the runs, the videos and the reports."""
+    methods: tuple[str, ...] = _all_methods()
+    """Methods to run, in report order: registered ones (lewm, pldm, gcbc, ...) and 'random'; `--methods lewm pldm`
+    or `--methods lewm,pldm` runs a subset."""
     redo: Literal["none", "eval", "all"] = "none"
     """Recompute cached stages: 'eval' reruns the evaluations, 'all' also retrains (the dataset is kept)."""
     device: str = "auto"
@@ -183,9 +76,11 @@ class BenchmarkConfig:
             raise ValueError(f"unknown benchmark env {self.env!r}; valid: {', '.join(BENCHMARKS)}.")
         if self.scale not in BENCHMARKS[self.env]:
             raise ValueError(f"unknown scale {self.scale!r} for {self.env}; valid: {', '.join(BENCHMARKS[self.env])}.")
-        bad = [m for m in self.methods if m not in METHOD_NAMES]
-        if bad:
-            raise ValueError(f"unknown methods {bad}; valid: {', '.join(METHOD_NAMES)}.")
+        methods = tuple(dict.fromkeys(x for m in self.methods for x in m.split(",") if x))  # "a,b" and "a b"
+        bad = [m for m in methods if m not in _all_methods()]
+        if bad or not methods:
+            raise ValueError(f"unknown methods {bad}; valid: {', '.join(_all_methods())}.")
+        object.__setattr__(self, "methods", methods)
 
 
 def _num_episodes(path: Path) -> int:
@@ -215,7 +110,7 @@ def _collect_stage(spec: BenchmarkSpec, path: Path, progress: bool, deadline: fl
         have = _num_episodes(path)
     with DatasetReader(path) as r:
         return {
-            "path": str(path),
+            "path": path.name,
             "episodes": r.num_episodes,
             "frames": r.num_frames,
             "size_mb": path.stat().st_size / 2**20,
@@ -226,73 +121,84 @@ def _collect_stage(spec: BenchmarkSpec, path: Path, progress: bool, deadline: fl
         }
 
 
-# Settings that only change how a run executes, not what it learns: a finished run trained under other values of
-# these is still this cell's run.
-_RUNTIME_ONLY = {"data", "out", "device", "devices", "resume", "progress", "num_workers", "prefetch", "in_memory",
-                 "compile", "deterministic", "time_limit", "log_every", "ckpt_every", "keep_last"}  # fmt: skip
+def _migrate_legacy_run(cell: Path) -> str | None:
+    """Move a pre-methods ``<cell>/run`` to ``<cell>/runs/<its method>``; returns a note for the report, or None."""
+    old = cell / "run"
+    ckpts = list_checkpoints(old)
+    if not ckpts:
+        return None
+    method = read_checkpoint_meta(ckpts[-1])["method"]
+    new = cell / "runs" / method
+    if new.exists():
+        return f"{old} was left in place: {new} exists and is the {method} run used."
+    new.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(old, new)
+    return f"moved {old} to {new} (one run directory per method); its training was reused."
 
 
-def _check_same_recipe(recipe: TrainConfig, meta: dict[str, Any], run_dir: Path) -> None:
-    """Refuse to report a finished run that was trained with another recipe than this cell's (e.g. after an upgrade)."""
-    saved, now = meta.get("train", {}), recipe.to_dict()
-    diff = {k: (saved[k], now[k]) for k in now if k not in _RUNTIME_ONLY and k in saved and saved[k] != now[k]}
-    if diff:
-        raise ValueError(
-            f"{run_dir} holds a finished run trained with other settings than this benchmark's {diff} (saved vs now). "
-            "Rerun with --redo all to retrain it (the dataset is kept), or move that run directory away first."
-        )
+def _equal_budget(recipe: TrainConfig, spec: BenchmarkSpec, data: Path) -> TrainConfig:
+    """``recipe`` with the reference recipe's number of gradient steps: a cell set in epochs gives methods with
+    other clip lengths (more or fewer clips per epoch) the reference's steps, not its epochs."""
+    if recipe.method == spec.train.method or recipe.max_steps is not None:
+        return recipe
+    steps = schedule_steps(replace(spec.train, data=data))
+    if schedule_steps(replace(recipe, data=data)) == steps:
+        return recipe  # the same clips per epoch (e.g. the same history): epochs already give equal steps
+    return replace(recipe, max_steps=steps)
 
 
 def _train_stage(
-    spec: BenchmarkSpec, data: Path, run_dir: Path, device: str, redo: bool, progress: bool, deadline: float | None
+    recipe: TrainConfig, data: Path, run_dir: Path, device: str, redo: bool, progress: bool, deadline: float | None
 ) -> dict[str, Any]:
-    """Train (or resume) to the end of the recipe; with a deadline, checkpoint and stop in time (rerun continues)."""
+    """Train (or resume) to the end of the recipe; with a deadline, checkpoint and stop in time (rerun continues). A
+    finished run trained under another recipe is refused (`lewm_agents.train.recipe_diff`)."""
     ckpts = list_checkpoints(run_dir)
     if ckpts and redo:
-        import shutil
-
         shutil.rmtree(run_dir)
         ckpts = []
-    if ckpts and read_checkpoint_meta(ckpts[-1]).get("finished"):
-        meta = read_checkpoint_meta(ckpts[-1])
-        _check_same_recipe(spec.train, meta, run_dir)
-        return {
-            "checkpoint": str(ckpts[-1]),
-            "steps": meta["step"],
-            "train_s": meta["train_seconds"],
-            "metrics": meta.get("metrics", {}),
-            "reused": True,
-            "finished": True,
-        }
-    minutes = None if deadline is None else (deadline - time.monotonic()) / 60
-    if minutes is not None and minutes < 1.0:  # too little time left to start: the next run trains
-        return {"checkpoint": str(ckpts[-1]) if ckpts else "", "finished": False, "reused": False}
-    cfg = replace(spec.train, data=data, out=run_dir, device=device, resume=bool(ckpts), progress=progress,
-                  time_limit=minutes)  # fmt: skip
-    summary = train(cfg)
-    if not summary["checkpoint"]:
-        return {"checkpoint": "", "finished": False, "reused": False}
-    meta = read_checkpoint_meta(summary["checkpoint"])
+    reused = bool(ckpts) and bool(read_checkpoint_meta(ckpts[-1]).get("finished"))
+    if reused:
+        diff = recipe_diff(read_checkpoint_meta(ckpts[-1]).get("train", {}), recipe.to_dict())
+        if diff:
+            raise ValueError(
+                f"{run_dir} holds a finished run trained with other settings than this benchmark's {diff} (saved vs "
+                "now). Rerun with --redo all to retrain it (the dataset is kept), or move that run directory away."
+            )
+        ckpt = str(ckpts[-1])
+    else:
+        minutes = None if deadline is None else (deadline - time.monotonic()) / 60
+        if minutes is not None and minutes < 1.0:  # too little time left to start: the next run trains
+            return {"checkpoint": str(ckpts[-1]) if ckpts else "", "finished": False, "reused": False}
+        cfg = replace(recipe, data=data, out=run_dir, device=device, resume=bool(ckpts), progress=progress,
+                      time_limit=minutes)  # fmt: skip
+        ckpt = train(cfg)["checkpoint"]
+        if not ckpt:
+            return {"checkpoint": "", "finished": False, "reused": False}
+    meta = read_checkpoint_meta(ckpt)
     return {
-        "checkpoint": summary["checkpoint"],
+        "checkpoint": ckpt,
         "steps": meta["step"],
         "train_s": meta["train_seconds"],
         "metrics": meta.get("metrics", {}),
-        "reused": False,
+        "weights_sha256": meta.get("weights_sha256"),
+        "reused": reused,
         "finished": bool(meta.get("finished")),
     }
 
 
 def _eval_stage(
-    spec: BenchmarkSpec, method: str, data: Path, ckpt: str | None, cell: Path, cfg: BenchmarkConfig
+    spec: BenchmarkSpec, method: str, data: Path, training: dict[str, Any] | None, cell: Path, cfg: BenchmarkConfig
 ) -> dict[str, Any]:
+    """Evaluate one method (or random) under the cell's protocol; cached by the weights and the protocol."""
+    acts = METHODS[method].acts if method in METHODS else "random"
     ecfg = EvalConfig(
-        checkpoint=Path(ckpt) if method == "lewm" and ckpt else None,
+        checkpoint=Path(training["checkpoint"]) if training else None,
         data=data,
         policy=method,
         episodes=spec.eval_episodes,
         goal_offset=spec.goal_offset,
         budget=spec.budget,
+        seed=spec.seed,
         plan=spec.plan,
         videos=cfg.videos,
         out=cell,
@@ -301,26 +207,66 @@ def _eval_stage(
         progress=cfg.progress,
     )
     key = {
-        "checkpoint": ecfg.checkpoint and str(ecfg.checkpoint),
+        "method": method,
+        "weights_sha256": training and training["weights_sha256"],  # the weights, wherever the run directory is
         "episodes": ecfg.episodes,
         "goal_offset": ecfg.goal_offset,
         "budget": ecfg.budget,
-        "plan": asdict(ecfg.plan),
-        "precision": ecfg.precision,
+        "seed": ecfg.seed,
+        "plan": asdict(ecfg.plan) if acts == "plan" else None,
+        "precision": ecfg.precision if acts != "random" else None,
     }
     cached = cell / f"eval_{method}.json"
     if cached.exists() and cfg.redo == "none":
         old = json.loads(cached.read_text())
         if old.get("cache_key") == key:
-            return old
+            return {**old, "reused": True}
     result = evaluate(ecfg)
     result["cache_key"] = key
     cached.write_text(json.dumps(result, indent=2))
-    return result
+    return {**result, "reused": False}
+
+
+def _rel(path: str | None, cell: Path) -> str | None:
+    return None if not path else os.path.relpath(path, cell)
+
+
+def _method_entry(method: str, r: dict[str, Any], training: dict[str, Any] | None, cell: Path) -> dict[str, Any]:
+    """One row of results.json (schema 2)."""
+    m = METHODS.get(method)
+    entry: dict[str, Any] = {
+        "label": m.label if m else method,
+        "acts": m.acts if m else "random",
+        "success_rate": r["success_rate"],
+        "successes": r["successes"],
+        "episodes": r["episodes"],
+        "ci95": r["ci95"],
+        "plan_ms": r.get("plan_ms"),
+        "train_s": training["train_s"] if training else 0,
+        "eval_s": r["seconds"],
+        "steps": training["steps"] if training else 0,
+        "parameters": None,
+        "checkpoint": None,
+        "metrics_file": None,
+        "videos": [_rel(v, cell) for v in r["videos"]],
+        "hparams": {},
+        "cached": {"train": bool(training and training["reused"]), "eval": r["reused"]},
+    }
+    if m and training:
+        ckpt = load_checkpoint(training["checkpoint"])
+        run_dir = Path(training["checkpoint"]).parents[1]
+        entry.update(
+            parameters=sum(p.numel() for p in ckpt.model.parameters()),
+            checkpoint=_rel(training["checkpoint"], cell),
+            metrics_file=_rel(str(run_dir / METRICS_FILE), cell),
+            hparams=m.hparams(ckpt.config),
+            final_metrics={k: v for k, v in training["metrics"].items() if isinstance(v, float)},
+        )
+    return entry
 
 
 def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
-    """Run (or reuse) every stage and write results.json and report.md; returns the results dict.
+    """Run (or reuse) every stage and write results.json (schema 2) and report.md; returns the results dict.
 
     With ``cfg.time_limit``, a stage that runs out of time stops safely and the returned dict has
     ``"unfinished": "<stage>"`` and no results: rerunning the same command continues from the files.
@@ -329,35 +275,28 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
     cell = Path(cfg.out) / cfg.env / cfg.scale
     cell.mkdir(parents=True, exist_ok=True)
     deadline = None if cfg.time_limit is None else time.monotonic() + 60 * cfg.time_limit
+    notes = [n for n in [_migrate_legacy_run(cell)] if n]
     data_path = cell / "dataset.h5"
     dataset = _collect_stage(spec, data_path, cfg.progress, deadline)
     if not dataset["finished"]:
-        return {"env": cfg.env, "scale": cfg.scale, "unfinished": "collect", "dataset": dataset}
-    training = None
-    if "lewm" in cfg.methods:
-        training = _train_stage(spec, data_path, cell / "run", cfg.device, cfg.redo == "all", cfg.progress, deadline)
-        if not training["finished"]:
-            return {"env": cfg.env, "scale": cfg.scale, "unfinished": "train", "dataset": dataset, "train": training}
+        return {"env": cfg.env, "scale": cfg.scale, "unfinished": "collect", "dataset": dataset, "notes": notes}
     methods: dict[str, Any] = {}
+    success_rule = None
     for method in cfg.methods:
-        r = _eval_stage(spec, method, data_path, training and training["checkpoint"], cell, cfg)
-        methods[method] = {
-            "success_rate": r["success_rate"],
-            "ci95": r["ci95"],
-            "episodes": r["episodes"],
-            "successes": r["successes"],
-            "plan_ms": r.get("plan_ms", 0.0),
-            "train_s": training["train_s"] if method == "lewm" and training else 0.0,
-            "eval_s": r["seconds"],
-            "videos": r["videos"],
-        }
-    params = None
-    if training:
-        from lewm_agents.checkpoint import load_checkpoint
-
-        params = parameter_table(load_checkpoint(training["checkpoint"]).model)
+        training = None
+        if method in METHODS:
+            run_dir = cell / "runs" / method
+            recipe = _equal_budget(spec.recipe(method), spec, data_path)
+            training = _train_stage(recipe, data_path, run_dir, cfg.device, cfg.redo == "all", cfg.progress, deadline)
+            if not training["finished"]:
+                return {"env": cfg.env, "scale": cfg.scale, "unfinished": f"train {method}", "dataset": dataset,
+                        "train": training, "notes": notes}  # fmt: skip
+        r = _eval_stage(spec, method, data_path, training, cell, cfg)
+        success_rule = success_rule or r.get("success_rule")
+        methods[method] = _method_entry(method, r, training, cell)
     device = resolve_device(cfg.device)
     results = {
+        "schema": RESULTS_SCHEMA,
         "env": cfg.env,
         "env_id": spec.env_id,
         "scale": cfg.scale,
@@ -366,17 +305,19 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
         else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "protocol": {
+            "name": "dataset-goal",
             "episodes": spec.eval_episodes,
             "goal_offset": spec.goal_offset,
             "budget": spec.budget,
-            "seed": 42,
+            "seed": spec.seed,
+            "starts_from_training_episodes": True,  # pairs are drawn from every episode; 90% of them train the models
+            "success_rule": success_rule,
             "plan": asdict(spec.plan),
             "plan_precision": spec.plan_precision,
         },
         "dataset": dataset,
-        "train": training,
-        "parameters": params,
         "methods": methods,
+        "notes": notes,
     }
     (cell / "results.json").write_text(json.dumps(results, indent=2))
     (cell / "report.md").write_text(render_report(results))
@@ -385,42 +326,42 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
 
 
 def render_report(results: dict[str, Any]) -> str:
-    """A Markdown report: the results table, then what produced it."""
+    """A Markdown report of a results.json (schema 2): the results table, then what produced it."""
     lines = [
         f"# {results['env']} / {results['scale']}",
         "",
-        "| method | success | 95% CI | episodes | plan ms / env | train s |",
-        "|---|---|---|---|---|---|",
+        "| method | acts | success | 95% CI | ms / decision | train s | steps | parameters |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, m in results["methods"].items():
         lo, hi = m["ci95"]
         plan = f"{m['plan_ms']:.1f}" if m["plan_ms"] else "-"
+        params = f"{m['parameters']:,}" if m["parameters"] else "-"
         lines.append(
-            f"| {name} | {100 * m['success_rate']:.1f}% ({m['successes']}/{m['episodes']}) | "
-            f"[{100 * lo:.1f}, {100 * hi:.1f}] | {m['episodes']} | {plan} | {m['train_s']:.0f} |"
+            f"| {m['label']} (`{name}`) | {m['acts']} | {100 * m['success_rate']:.1f}% ({m['successes']}/"
+            f"{m['episodes']}) | [{100 * lo:.1f}, {100 * hi:.1f}] | {plan} | {m['train_s']:.0f} | {m['steps']} | "
+            f"{params} |"
         )
     d, p = results["dataset"], results["protocol"]
     lines += [
         "",
         f"- env: `{results['env_id']}`; device: {results['device']}; created {results['created']}",
         f"- data: {d['episodes']} episodes, {d['frames']} frames ({d['size_mb']:.1f} MB), policy `{d['policy']}`",
-        f"- protocol: {p['episodes']} start/goal pairs from the dataset (seed {p['seed']}), goal "
+        f"- protocol `{p['name']}`: {p['episodes']} start/goal pairs from the dataset (seed {p['seed']}), goal "
         f"{p['goal_offset']} steps ahead, budget {p['budget']} steps; planner {p['plan']['solver']} "
         f"{p['plan']['num_samples']} samples x {p['plan']['iterations']} iterations, horizon "
-        f"{p['plan']['horizon']} blocks, {p['plan_precision']} precision",
-        "- plan ms / env: wall time of a planning call divided by the envs it planned together",
+        f"{p['plan']['horizon']} blocks, {p['plan_precision']} precision, for every method that plans",
+        "- ms / decision: wall time of a planning call (or policy query) divided by the envs it decided together",
     ]
-    if results.get("train"):
-        t = results["train"]
-        lines.append(
-            f"- training: {t['steps']} steps, {t['train_s']:.0f} s; final metrics "
-            + ", ".join(f"{k} {v:.4g}" for k, v in sorted(t["metrics"].items()) if isinstance(v, float))
-        )
-    if results.get("parameters"):
-        lines.append("- parameters: " + ", ".join(f"{k} {v:,}" for k, v in results["parameters"].items()))
+    if p.get("success_rule"):
+        lines.append(f"- success: {p['success_rule']}")
+    for name, m in results["methods"].items():
+        if m.get("hparams"):
+            lines.append(f"- {name} hyper-parameters: " + ", ".join(f"{k} {v}" for k, v in m["hparams"].items()))
     vids = [v for m in results["methods"].values() for v in m["videos"]]
     if vids:
-        lines.append("- videos (agent view | goal): " + ", ".join(f"`{Path(v).name}`" for v in vids))
+        lines.append("- videos (agent view | goal): " + ", ".join(f"`{v}`" for v in vids))
+    lines += [f"- note: {n}" for n in results.get("notes", [])]
     return "\n".join(lines) + "\n"
 
 
@@ -438,11 +379,23 @@ def _plot(results: dict[str, Any], path: Path) -> None:
         [r - results["methods"][n]["ci95"][0] for n, r in zip(names, rates)],
         [results["methods"][n]["ci95"][1] - r for n, r in zip(names, rates)],
     ]
-    fig, ax = plt.subplots(figsize=(4, 3))
-    ax.bar(names, rates, yerr=err, capsize=4, color=["tab:blue", "tab:gray", "tab:orange", "tab:green"][: len(names)])
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 3))
+    ax.bar(names, rates, yerr=err, capsize=4, color=[f"C{i}" for i in range(len(names))])
     ax.set_ylim(0, 1)
     ax.set_ylabel("success rate (95% CI)")
     ax.set_title(f"{results['env']} / {results['scale']}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+__all__ = [
+    "BASELINES",
+    "BENCHMARKS",
+    "RESULTS_SCHEMA",
+    "SCALE_NAMES",
+    "BenchmarkConfig",
+    "BenchmarkSpec",
+    "render_report",
+    "run_benchmark",
+]

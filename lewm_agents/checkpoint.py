@@ -3,13 +3,17 @@
 Layout of one checkpoint directory (``<run>/checkpoints/step_00001234/``)::
 
     model.safetensors    model weights and BatchNorm statistics
-    config.json          format tag and version, ModelConfig, action statistics, training config, dataset
-                         description, step, metrics, and the SHA-256 of model.safetensors
+    config.json          format tag and version, the method (``"method": "lewm"``), its config (``"model"``), action
+                         statistics, training config, dataset description, step, metrics, and the SHA-256 of
+                         model.safetensors
     trainer.safetensors  optimizer moments and RNG states (only for resuming training)
     trainer.json         optimizer hyper-parameters, step and epoch (only for resuming training)
 
 A checkpoint directory is written under a temporary name and renamed into place, so a crash mid-save never leaves
 a half-written checkpoint under a real name; the previous checkpoints stay readable.
+
+Version 1 checkpoints (before methods) have no ``method``: they load as LeWM, with ``lam`` and ``num_proj`` taken from
+their training config (`upgrade_meta`).
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from lewm_agents.data.dataset import ActionStats
-from lewm_agents.model import LeWM, ModelConfig
+from lewm_agents.methods import get_method
 
 CHECKPOINT_FORMAT = "lewm-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+"""2: config.json names its method; 1 (LeWM only) still loads."""
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
@@ -44,10 +50,14 @@ class Checkpoint:
     """A loaded checkpoint: the model (eval mode) and everything needed to use it."""
 
     path: Path
-    model: LeWM
-    config: ModelConfig
+    model: nn.Module
+    """The method's model: a `lewm_agents.protocols.WorldModel` or `Policy` (see ``method``)."""
+    config: Any
+    """The method's config."""
     action_stats: ActionStats
     meta: dict[str, Any] = field(default_factory=dict)
+    method: str = "lewm"
+    """The registered method (lewm_agents/methods/) that built the model."""
 
 
 def _sha256(path: Path) -> str:
@@ -67,8 +77,9 @@ def _write_json(path: Path, obj: dict) -> None:
 
 def save_checkpoint(
     directory: str | os.PathLike,
-    model: LeWM,
+    model: nn.Module,
     *,
+    method: str = "lewm",
     action_stats: ActionStats,
     meta: dict[str, Any] | None = None,
     trainer_state: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
@@ -77,7 +88,8 @@ def save_checkpoint(
 
     Args:
         directory: the checkpoint directory to create, e.g. ``run/checkpoints/step_00000100``.
-        model: the model; its config is stored with it.
+        model: the model; its config (``model.cfg``) is stored with it.
+        method: the registered method that built the model.
         action_stats: the action normalisation the model was trained with (the agent un-normalises with it).
         meta: JSON-serialisable extras: training config, dataset description, step, metrics.
         trainer_state: ``(tensors, json_dict)`` for exact resume, or None for a weights-only checkpoint.
@@ -89,9 +101,11 @@ def save_checkpoint(
     tmp.mkdir()
     weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(weights, str(tmp / "model.safetensors"), metadata={"format": CHECKPOINT_FORMAT})
+    get_method(method)  # refuse an unregistered name before writing anything
     config = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
+        "method": method,
         "model": model.cfg.to_dict(),
         "action_stats": action_stats.to_dict(),
         "weights_sha256": _sha256(tmp / "model.safetensors"),
@@ -173,11 +187,31 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
             f"{cfg_path} has checkpoint version {meta.get('version')}, newer than this lewm-agents supports "
             f"({CHECKPOINT_VERSION}); upgrade lewm-agents."
         )
+    return upgrade_meta(meta)
+
+
+def upgrade_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """A config.json in the current layout: a checkpoint without ``method`` is LeWM's, its training config moves to
+    the current layout (`lewm_agents.train.config.upgrade_train_dict`) and LeWM's ``lam`` / ``num_proj`` join the
+    model config (what the old training used; the model does not depend on them)."""
+    if "method" in meta:
+        return meta
+    from lewm_agents.train.config import upgrade_train_dict
+
+    meta = dict(meta)
+    train = upgrade_train_dict(meta.get("train", {}))
+    if "model" in meta:
+        trained = train.get("model", {})
+        meta["model"] = {**meta["model"], **{k: trained[k] for k in ("lam", "num_proj") if k in trained}}
+    if "train" in meta:
+        meta["train"] = train
+    meta["method"] = "lewm"
     return meta
 
 
 def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a checkpoint's model (in eval mode) with its config and action statistics.
+    """Load a checkpoint's model (in eval mode), built by its method (lewm_agents/methods/), with its config and
+    action statistics.
 
     Raises:
         CheckpointError: missing files, a weights file that does not match its recorded hash (corruption), or
@@ -194,15 +228,19 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
             f"replaced. Use another checkpoint of the run (checkpoints/step_*) or retrain."
         )
     try:
-        cfg = ModelConfig.from_dict(meta["model"])
+        method = get_method(meta["method"])
+        cfg = method.config_from_dict(meta["model"])
         stats = ActionStats.from_dict(meta["action_stats"])
     except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{ckpt / 'config.json'} has an invalid model or action_stats entry: {e}.") from e
+        raise CheckpointError(
+            f"{ckpt / 'config.json'} has an invalid method, model or action_stats entry: {e}. The checkpoint was "
+            f"written by a newer lewm-agents or edited; use one written by this version or retrain."
+        ) from e
     try:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"cannot read {weights_path}: {e}. The file is corrupted; use another checkpoint.") from e
-    model = LeWM(cfg)
+    model = method.build(cfg)
     expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
@@ -213,7 +251,9 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
             f"its files were mixed up; retrain, or pair the weights with their own config.json."
         )
     model.load_state_dict(state)
-    return Checkpoint(path=ckpt, model=model.to(device).eval(), config=cfg, action_stats=stats, meta=meta)
+    return Checkpoint(
+        path=ckpt, model=model.to(device).eval(), config=cfg, action_stats=stats, meta=meta, method=method.name
+    )
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -19,10 +19,10 @@ import tyro
 USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,info,merge,video} [--help] ...
 
   collect      record reward-free pixel episodes from a Gymnasium env (or dmc:DOMAIN-TASK) into an HDF5 dataset
-  train        train a LeWorldModel on a dataset (--preset smoke|small|gpu|paper, --devices K)
+  train        train a method on a dataset (--method lewm|pldm|gcbc, --preset smoke|small|gpu|paper, --devices K)
   tune-lambda  search the SIGReg weight lambda with short runs scored by a state probe
-  eval         evaluate a checkpoint (or the random policy) under the paper's goal-reaching protocol
-  benchmark    collect -> train -> evaluate -> report for one env and scale
+  eval         evaluate a checkpoint of any method (or the random policy) under the paper's goal-reaching protocol
+  benchmark    collect -> train -> evaluate -> report for one env and scale, every method on the same data
   info         summarise a dataset (.h5, plus a contact sheet PNG) or a checkpoint (run directory)
   merge        merge datasets of one env into a new file: lewm merge OUT IN1 IN2 ...
   video        write an MP4 of chosen episodes: lewm video DATA --episodes 0 5 --out x.mp4
@@ -121,32 +121,9 @@ def _positional_to_flag(args: list[str], flag: str) -> list[str]:
 
 
 def _cmd_train(args: list[str]) -> None:
-    from lewm_agents.distributed import env_from_environ, launch
-    from lewm_agents.train import config_from_args, describe, train
+    from lewm_agents.train.entry import main  # shared with torchrun -m lewm_agents.train
 
-    dry_run = "--dry-run" in args
-    cfg = config_from_args([a for a in args if a != "--dry-run"])
-    if dry_run:
-        d = describe(cfg)
-        f = d["flops"]
-        _print_table(
-            [
-                *[(f"params/{k}", f"{v:,}") for k, v in d["parameters"].items()],
-                ("flops/step forward", f"{f.forward / 1e12:.3f} TFLOP"),
-                ("flops/step backward", f"{f.backward / 1e12:.3f} TFLOP"),
-                ("flops/step total", f"{f.total / 1e12:.3f} TFLOP (batch {f.batch_size})"),
-                ("flops/clip", f"{f.per_clip / 1e9:.2f} GFLOP"),
-                ("flops counted", "matmuls of forward + backward (linear, conv, attention, SIGReg projection)"),
-            ]
-        )
-        return
-    env = env_from_environ()
-    if cfg.devices > 1 and env.world == 1:  # launch the K processes here; under torchrun we are one of them
-        summary = launch(train, (cfg,), cfg.devices)
-    else:
-        summary = train(cfg)
-    if env.is_main:
-        _print_table([(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in summary.items()])
+    main(args)
 
 
 def _cmd_tune_lambda(args: list[str]) -> None:
@@ -189,8 +166,9 @@ def _cmd_eval(args: list[str]) -> None:
         EvalConfig,
         args=args,
         prog="lewm eval",
-        description="Evaluate a checkpoint under the paper's protocol: start and goal from the dataset, "
-        "goal 25 steps ahead, 50 steps budget. `lewm eval RUN_DIR`.",
+        description="Evaluate a checkpoint of any method under the paper's protocol: start and goal from the "
+        "dataset, goal 25 steps ahead, 50 steps budget. `lewm eval RUN_DIR` (world models plan with --plan.*, "
+        "policies act directly); `lewm eval --policy random --data DATA` for the sanity row.",
     )
     r = evaluate(cfg)
     lo, hi = r["ci95"]
@@ -201,16 +179,19 @@ def _cmd_eval(args: list[str]) -> None:
         ("ci95", f"[{lo:.3f}, {hi:.3f}]"),
         ("seconds", f"{r['seconds']:.1f}"),
     ]
-    if "plan_ms" in r:
-        pc = r["plan_config"]
+    if r.get("plan_ms") is not None:
+        pc = r.get("plan_config")
         rows += [
-            ("planner", f"{pc['solver']} {pc['num_samples']} x {pc['iterations']}, H={pc['horizon']}"),
+            (
+                "planner",
+                f"{pc['solver']} {pc['num_samples']} x {pc['iterations']}, H={pc['horizon']}" if pc else "none",
+            ),
             ("plan_ms_per_env", f"{r['plan_ms']:.1f}"),
             ("plan_call_ms", f"{r['plan_call_ms']:.1f} (max {r['plan_call_ms_max']:.1f})"),
             ("plan_batch", f"{r['plan_batch']:.0f}"),
             ("plan_iterations", f"{r['plan_iterations']:.1f} (min {r['plan_iterations_min']})"),
         ]
-        if pc["time_budget_ms"] is not None:
+        if pc and pc["time_budget_ms"] is not None:
             rows.append(
                 (
                     "plan_budget_hits",
@@ -228,10 +209,13 @@ def _cmd_benchmark(args: list[str]) -> None:
         BenchmarkConfig,
         args=args,
         prog="lewm benchmark",
-        description="Collect -> train -> evaluate -> report for one env and scale; finished stages are "
-        "reused. Writes results/<env>/<scale>/{results.json,report.md,success.png,videos/}.",
+        description="Collect -> train -> evaluate -> report for one env and scale, for every method (--methods "
+        "lewm,pldm,gcbc,random by default) on the same data, pairs and planner; finished stages are reused. Writes "
+        "results/<env>/<scale>/{results.json,report.md,success.png,runs/<method>/,eval_<method>.json,videos/}.",
     )
     results = run_benchmark(cfg)
+    for note in results.get("notes", []):
+        print(f"note: {note}")
     if results.get("unfinished"):
         print(f"stopped at the time limit during {results['unfinished']}; rerun the same command to continue.")
         return

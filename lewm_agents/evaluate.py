@@ -5,6 +5,9 @@ later in the same episode; that later frame is the goal image and its state the 
 to the start and goal states, the policy gets ``budget`` steps, and an episode succeeds when the env terminates with
 ``info["is_success"]``. The success rate comes with a Wilson 95% interval.
 
+Any registered method can be evaluated (its checkpoint picks `MPCAgent` or `PolicyAgent`: `load_agent`), or the
+uniform random policy; every one under the same protocol, pairs and seeds.
+
 Dimension letters: N episodes evaluated together, A action dim; frames are uint8 ``(height, width, 3)``.
 """
 
@@ -15,14 +18,18 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from lewm_agents.data import DatasetError, DatasetReader
+from lewm_agents.methods import METHODS
 from lewm_agents.planning import PlanConfig
 from lewm_agents.runtime import Precision
+
+EVAL_SEED = 42
+"""The paper's evaluation seed (start-state draw and env resets)."""
 
 
 @dataclass(frozen=True)
@@ -30,24 +37,26 @@ class EvalConfig:
     """Goal-reaching evaluation of a checkpoint (or of the random policy) under the paper's protocol."""
 
     checkpoint: Path | None = None
-    """Run directory or checkpoints/step_* directory; needed for --policy lewm."""
+    """Run directory or checkpoints/step_* directory of any method; needed unless --policy random."""
     data: Path | None = None
     """Dataset the start/goal pairs come from (default: the checkpoint's training data)."""
     env: str | None = None
     """Gymnasium id of the env (default: the dataset's env)."""
-    policy: Literal["lewm", "random"] = "lewm"
-    """'lewm' plans with the checkpoint; 'random' samples uniform actions (the sanity row)."""
+    policy: str = "auto"
+    """'auto' acts with the checkpoint's method (plans with a world model, asks a policy); a method name (lewm, pldm,
+    gcbc, ...) does the same after checking the checkpoint is that method's; 'random' samples uniform actions (the
+    sanity row)."""
     episodes: int = 50
     """Start/goal pairs evaluated (the paper: 50)."""
     goal_offset: int = 25
     """The goal is the frame this many env steps after the start, in the same episode."""
     budget: int = 50
     """Env steps allowed per episode."""
-    seed: int = 42
+    seed: int = EVAL_SEED
     """Seed of the start-state draw and of the env resets (the paper: 42)."""
     plan: PlanConfig = field(default_factory=PlanConfig)
-    """Planner settings (the paper's CEM by default; --plan.solver mppi|gradient, --plan.time-budget-ms for a
-    real-time cap, whose effect is reported as plan_iterations and plan_budget_hits)."""
+    """Planner settings for world-model methods (the paper's CEM by default; --plan.solver mppi|gradient,
+    --plan.time-budget-ms for a real-time cap, whose effect is reported as plan_iterations and plan_budget_hits)."""
     batch: int = 50
     """Episodes run side by side; their plans are solved in one batched call."""
     videos: int = 3
@@ -64,8 +73,10 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.budget < 1 or self.goal_offset < 1 or self.batch < 1 or self.videos < 0:
             raise ValueError("episodes, budget, goal_offset and batch must be >= 1, and videos >= 0.")
-        if self.policy == "lewm" and self.checkpoint is None:
-            raise ValueError("--policy lewm needs --checkpoint (a run directory from `lewm train`).")
+        if self.policy not in ("auto", "random", *METHODS):
+            raise ValueError(f"unknown --policy {self.policy!r}; valid: auto, random, {', '.join(METHODS)}.")
+        if self.policy != "random" and self.checkpoint is None:
+            raise ValueError(f"--policy {self.policy} needs --checkpoint (a run directory from `lewm train`).")
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -212,24 +223,33 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     import lewm_envs  # noqa: F401  (registers the lewm/* envs)
 
     ckpt_meta: dict[str, Any] = {}
-    if cfg.policy == "lewm":
+    name, acts = "random", "random"
+    if cfg.policy != "random":
         from lewm_agents.checkpoint import read_checkpoint_meta
 
         ckpt_meta = read_checkpoint_meta(cfg.checkpoint)
+        name = ckpt_meta["method"]
+        if cfg.policy not in ("auto", name):
+            raise ValueError(
+                f"--policy {cfg.policy} asks for a {cfg.policy} checkpoint, but {cfg.checkpoint} holds a {name} one. "
+                f"Pass --policy auto (or {name}), or the run directory of a {cfg.policy} run."
+            )
+        acts = METHODS[name].acts
     tasks = load_tasks(cfg, ckpt_meta)
     envs = [_make_env(tasks, cfg.budget) for _ in range(min(cfg.batch, cfg.episodes))]
-    if cfg.policy == "lewm":
-        from lewm_agents.agent import MPCAgent
+    if cfg.policy != "random":
+        from lewm_agents.agent import load_agent
 
-        policy: Any = MPCAgent.from_checkpoint(
+        policy: Any = load_agent(
             cfg.checkpoint,
             action_space=envs[0].action_space,
-            config=cfg.plan,
+            plan=cfg.plan,
             device=cfg.device,
             precision=cfg.precision,
         )
     else:
         policy = UniformPolicy(envs[0].action_space, cfg.seed)
+    success_rule = getattr(envs[0].unwrapped, "success_rule", None) or envs[0].unwrapped.metadata.get("success_rule")
     out = Path(cfg.out) if cfg.out else None
     if out:
         (out / "videos").mkdir(parents=True, exist_ok=True)
@@ -237,14 +257,14 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     steps_taken = np.full(cfg.episodes, cfg.budget, dtype=np.int64)
     videos: list[str] = []
     t_start = time.perf_counter()
-    bar = tqdm(total=cfg.episodes, disable=not cfg.progress, desc=f"eval {cfg.policy}", unit="ep", dynamic_ncols=True)
+    bar = tqdm(total=cfg.episodes, disable=not cfg.progress, desc=f"eval {name}", unit="ep", dynamic_ncols=True)
     for lo in range(0, cfg.episodes, len(envs)):
         ids = list(range(lo, min(lo + len(envs), cfg.episodes)))
         ok, steps, frames = _run_batch(envs, ids, tasks, policy, cfg, record=set(range(cfg.videos)) if out else set())
         for i in ids:
             success[i], steps_taken[i] = ok[i], steps[i]
         for i, f in frames.items():
-            path = out / "videos" / f"{cfg.policy}_ep{i:03d}_{'success' if success[i] else 'fail'}.mp4"
+            path = out / "videos" / f"{name}_ep{i:03d}_{'success' if success[i] else 'fail'}.mp4"
             _write_video(path, f)
             videos.append(str(path))
         bar.update(len(ids))
@@ -253,7 +273,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         env.close()
     k, n = int(success.sum()), cfg.episodes
     result: dict[str, Any] = {
-        "policy": cfg.policy,
+        "policy": name,
+        "acts": acts,
         "env_id": tasks.env_id,
         "checkpoint": str(cfg.checkpoint) if cfg.checkpoint else None,
         "data": str(tasks.data),
@@ -266,8 +287,10 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         "seconds": time.perf_counter() - t_start,
         "videos": videos,
         "protocol": {"goal_offset": cfg.goal_offset, "budget": cfg.budget, "seed": cfg.seed},
+        "success_rule": success_rule if isinstance(success_rule, str) else None,
+        "plan_ms": None,
     }
-    if cfg.policy == "lewm":
+    if acts != "random":  # time per decision: a plan call, or a policy query (encoding included)
         calls, sizes = np.asarray(policy.plan_times_ms), np.asarray(policy.plan_batch_sizes)
         iters = np.asarray(policy.plan_iterations)
         result.update(
@@ -279,8 +302,9 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
             plan_iterations=float(iters.mean()),
             plan_iterations_min=int(iters.min()),
             plan_budget_hits=int(np.sum(policy.plan_budget_hits)),
-            plan_config=asdict(cfg.plan),
         )
+    if acts == "plan":
+        result["plan_config"] = asdict(cfg.plan)
     if out:
-        (out / f"eval_{cfg.policy}.json").write_text(json.dumps(result, indent=2))
+        (out / f"eval_{name}.json").write_text(json.dumps(result, indent=2))
     return result

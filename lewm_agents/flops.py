@@ -1,11 +1,12 @@
-"""FLOPs of a LeWM training step, and the peak a device can reach: model FLOP utilisation (MFU) = counted FLOPs per
-second / peak.
+"""FLOPs of a training step of any method, and the peak a device can reach: model FLOP utilisation (MFU) = counted
+FLOPs per second / peak.
 
-What is counted: every matrix product of one forward and one backward pass of the LeWM objective (the loss of
-``lewm_loss``), as ``torch.utils.flop_counter.FlopCounterMode`` counts them (2 FLOPs per multiply-add): linear layers,
-the patch convolution, attention's two matmuls per head (full, not halved for the causal predictor mask), and
-SIGReg's projection onto its M directions. Not counted: element-wise work (norms, GELU, softmax, SIGReg's cos/sin,
-the optimizer), which is the usual MFU convention (PaLM, nanoGPT). The model runs on the ``meta`` device: no memory,
+What is counted: every matrix product of one forward and one backward pass of the method's objective (for LeWM the
+loss of ``lewm_loss``), as ``torch.utils.flop_counter.FlopCounterMode`` counts them (2 FLOPs per multiply-add): linear
+layers, the patch convolution, attention's two matmuls per head (full, not halved for the causal predictor mask), and
+the objective's own products (SIGReg's projection onto its M directions, PLDM's covariances). Not counted:
+element-wise work (norms, GELU, softmax, SIGReg's cos/sin, the optimizer), which is the usual MFU convention (PaLM,
+nanoGPT). The model runs on the ``meta`` device: no memory,
 no compute, and attention goes through its math decomposition so its matmuls are visible to the counter.
 
 Dimension letters: B batch (clips), T clip frames.
@@ -14,12 +15,15 @@ Dimension letters: B batch (clips), T clip frames.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import torch
 
-from lewm_agents.loss import NUM_PROJ, lewm_loss
-from lewm_agents.model import LeWM, ModelConfig
+from lewm_agents.data.batch import Batch
+from lewm_agents.loss import NUM_PROJ
+from lewm_agents.methods import Method, get_method
+from lewm_agents.model import ModelConfig
 
 # Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, from the vendors' data sheets. Matched against
 # torch.cuda.get_device_name() in this order (the first substring that matches wins).
@@ -65,17 +69,42 @@ def count_step_flops(model_cfg: ModelConfig, batch_size: int, num_proj: int = NU
         batch_size: clips per step B (global batch: under DDP the step's FLOPs are spread over the ranks).
         num_proj: SIGReg directions M.
     """
+    lewm = get_method("lewm")
+    arch = {f.name: getattr(model_cfg, f.name) for f in fields(ModelConfig)}
+    return count_objective_flops(lewm, lewm.config(**arch, num_proj=num_proj), batch_size)
+
+
+def count_objective_flops(method: Method, cfg: Any, batch_size: int) -> StepFlops:
+    """Count the matmul FLOPs of one forward + backward of ``method``'s objective at ``batch_size`` clips, on the meta
+    device (shapes only: no memory, no compute).
+
+    Args:
+        method: the registered method.
+        cfg: its config (``action_dim`` used as is).
+        batch_size: clips per step B (global batch: under DDP the step's FLOPs are spread over the ranks).
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
-    cfg = replace(model_cfg, predictor_dropout=0.0)  # dropout does no matmul; off keeps the meta run simple
+    if "predictor_dropout" in {f.name for f in fields(cfg)}:
+        cfg = replace(cfg, predictor_dropout=0.0)  # dropout does no matmul; off keeps the meta run simple
     with torch.device("meta"):
-        model = LeWM(cfg).train()
-    T, size = cfg.history + 1, cfg.image_size
-    pixels = torch.empty(batch_size, T, size, size, 3, dtype=torch.uint8, device="meta")  # (B, T, h, w, 3)
-    actions = torch.empty(batch_size, T, cfg.action_block_dim, device="meta")  # (B, T, F)
+        model = method.build(cfg).train()
+    spec = method.clips(cfg)
+    if spec.fields:
+        raise ValueError(f"counting FLOPs of a method that trains on {spec.fields} needs their sizes; not supported.")
+    T, size, F = spec.frames, cfg.image_size, cfg.frameskip * cfg.action_dim
+    batch = Batch(
+        pixels=torch.empty(batch_size, T, size, size, 3, dtype=torch.uint8, device="meta"),  # (B, T, h, w, 3)
+        actions=torch.empty(batch_size, T, F, device="meta"),  # (B, T, F)
+        goal_pixels=None
+        if spec.goals is None
+        else torch.empty(batch_size, size, size, 3, dtype=torch.uint8, device="meta"),
+        goal_offset=None if spec.goals is None else torch.ones(batch_size, dtype=torch.int64, device="meta"),
+    )
+    objective = method.objective(model, cfg, None)
     fwd, bwd = FlopCounterMode(display=False), FlopCounterMode(display=False)
     with fwd:
-        loss, _ = lewm_loss(model, pixels, actions, num_proj=num_proj)
+        loss, _ = objective(batch)
     with bwd:
         loss.backward()
     return StepFlops(int(fwd.get_total_flops()), int(bwd.get_total_flops()), batch_size)

@@ -65,12 +65,13 @@ def summarize_dataset(path: str | os.PathLike) -> dict[str, Any]:
 def summarize_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Model size, training progress, data and last metrics of a checkpoint."""
     from lewm_agents.checkpoint import find_checkpoint, load_checkpoint
-    from lewm_agents.model import parameter_table
+    from lewm_agents.diagnostics import parameter_table
 
     ckpt = load_checkpoint(find_checkpoint(path))
     meta = ckpt.meta
     out: dict[str, Any] = {
         "checkpoint": str(ckpt.path),
+        "method": ckpt.method,
         "step": meta.get("step"),
         "finished": meta.get("finished"),
         "train_seconds": round(meta.get("train_seconds", 0), 1),

@@ -9,8 +9,9 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from lewm_agents.diagnostics import effective_rank
 from lewm_agents.distributed import all_reduce_sum, is_distributed
-from lewm_agents.model import LeWM, effective_rank
+from lewm_agents.model import LeWM
 
 LAMBDA = 0.09  # official config; the paper text says 0.1, its sweep peaks at 0.09 (§3.3)
 NUM_PROJ = 1024
@@ -91,7 +92,7 @@ def lewm_loss(
     num_proj: int = NUM_PROJ,
     generator: torch.Generator | None = None,
     with_stats: bool = False,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """L = MSE(predicted, encoded next latents) + lam * SIGReg(latents of every frame) (§3.1-3.3).
 
     No stop-gradient and no EMA: the targets come from the same encoder and gradients flow through both branches.
@@ -101,8 +102,8 @@ def lewm_loss(
         actions: normalised action blocks ``(B, T, F)``; block t leads from frame t to t + 1 (the last is unused).
 
     Returns:
-        The scalar loss and metrics (detached tensors; with `with_stats` also `emb_std`, `eff_rank` (a float) and
-        the SIGReg of every frame, `sigreg_t0` .. `sigreg_t{T-1}`).
+        The scalar loss and metrics (detached scalar tensors; with `with_stats` also `emb_std`, `eff_rank` and the
+        SIGReg of every frame, `sigreg_t0` .. `sigreg_t{T-1}`).
     """
     hist = model.cfg.history
     if pixels.shape[1] != hist + 1:
@@ -114,7 +115,7 @@ def lewm_loss(
     sigreg_t = sigreg_per_step(emb.transpose(0, 1), num_proj=num_proj, generator=generator)  # (T,) over (T, B, D)
     sigreg_loss = sigreg_t.mean()
     loss = pred_loss + lam * sigreg_loss
-    metrics: dict[str, torch.Tensor | float] = {
+    metrics: dict[str, torch.Tensor] = {
         "loss": loss.detach(),
         "pred_loss": pred_loss.detach(),
         "sigreg_loss": sigreg_loss.detach(),
@@ -122,7 +123,7 @@ def lewm_loss(
     if with_stats:
         flat = emb.detach().float().reshape(-1, emb.shape[-1])  # (B*T, D)
         metrics["emb_std"] = flat.std(0).mean()
-        metrics["eff_rank"] = effective_rank(flat)
+        metrics["eff_rank"] = torch.tensor(effective_rank(flat), device=flat.device)
         for t, v in enumerate(sigreg_t.detach()):
             metrics[f"sigreg_t{t}"] = v
     return loss, metrics

@@ -1,6 +1,9 @@
 """LeWorldModel: ViT encoder + projector, action embedder, AdaLN-zero causal predictor (reference/lewm.md §2).
 
-The model knows tensors only: no environments, trainers or files.
+The model knows tensors only: no environments, trainers or files. `LeWM` is a `lewm_agents.protocols.WorldModel`
+(``encode``, ``rollout``, ``goal_cost``); its fused incremental rollout lives in rollout.py, parameter counts and
+the effective rank in diagnostics.py. Its building blocks (`ViTEncoder`, `MLP`, `normalize_frames`) are shared by
+the other methods (lewm_agents/methods/).
 
 Dimension letters: B batch, T time (frames), S planning samples, H horizon (action blocks), D latent, E encoder width,
 N tokens, A action dim per env step, F = frameskip * A (one action block), and image height/width. Pixels enter as
@@ -9,15 +12,28 @@ uint8 ``(..., height, width, 3)`` and are normalised on the model's device.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lewm_agents.rollout import rollout_incremental
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def check_patch_size(image_size: int, patch_size: int) -> None:
+    """Refuse a patch size that does not divide the frame, naming the sizes that do."""
+    if patch_size < 1 or image_size % patch_size != 0:
+        raise ValueError(
+            f"image_size {image_size} is not divisible by patch_size {patch_size}: the ViT cuts frames "
+            f"into whole patches. Pick a patch size that divides the frame (for {image_size} px: "
+            f"{', '.join(str(p) for p in range(4, 33) if image_size % p == 0) or 'none between 4 and 32'}) "
+            f"or collect frames at a multiple of {patch_size} px (e.g. --image-size "
+            f"{max(patch_size, round(image_size / max(patch_size, 1)) * patch_size)})."
+        )
 
 
 @dataclass(frozen=True)
@@ -60,14 +76,7 @@ class ModelConfig:
     """Frames of context the predictor sees (learned positions cover this many); 3 in the paper, 1 for TwoRoom."""
 
     def __post_init__(self) -> None:
-        if self.image_size % self.patch_size != 0:
-            raise ValueError(
-                f"image_size {self.image_size} is not divisible by patch_size {self.patch_size}: the ViT cuts frames "
-                f"into whole patches. Pick a patch size that divides the frame (for {self.image_size} px: "
-                f"{', '.join(str(p) for p in range(4, 33) if self.image_size % p == 0) or 'none between 4 and 32'}) "
-                f"or collect frames at a multiple of {self.patch_size} px (e.g. --image-size "
-                f"{max(self.patch_size, round(self.image_size / self.patch_size) * self.patch_size)})."
-            )
+        check_patch_size(self.image_size, self.patch_size)
         for name in (
             "image_size",
             "patch_size",
@@ -101,16 +110,23 @@ class ModelConfig:
     def num_patches(self) -> int:
         return (self.image_size // self.patch_size) ** 2
 
+    @property
+    def clip_frames(self) -> int:
+        """Frames per training clip: ``history`` of context and the frame after them."""
+        return self.history + 1
+
     def to_dict(self) -> dict:
+        """JSON-ready form (saved in checkpoints)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
+        """Inverse of `to_dict`; unknown fields are refused (a checkpoint of a newer lewm-agents)."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(
-                f"unknown ModelConfig fields {sorted(unknown)}; this checkpoint needs a newer lewm-agents."
+                f"unknown {cls.__name__} fields {sorted(unknown)}; this checkpoint needs a newer lewm-agents."
             )
         return cls(**d)
 
@@ -180,16 +196,21 @@ class EncoderBlock(nn.Module):
 
 
 class ViTEncoder(nn.Module):
-    """ViT from scratch (HF ViTModel shape, no pooler). Returns the CLS token after the final LayerNorm (§2.2)."""
+    """ViT from scratch (HF ViTModel shape, no pooler). Returns the CLS token after the final LayerNorm (§2.2).
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    Args:
+        image_size: side of the square frames; patch_size: ViT patch side (divides image_size).
+        dim: width E; depth: blocks; heads: attention heads; mlp_ratio: MLP width as a multiple of E.
+    """
+
+    def __init__(self, image_size: int, patch_size: int, dim: int, depth: int, heads: int, mlp_ratio: float) -> None:
         super().__init__()
-        E = cfg.encoder_dim
-        self.patch_embed = nn.Conv2d(3, E, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        E = dim
+        self.patch_embed = nn.Conv2d(3, E, kernel_size=patch_size, stride=patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, E))
-        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_patches + 1, E))
-        mlp_dim = int(E * cfg.encoder_mlp_ratio)
-        self.blocks = nn.ModuleList(EncoderBlock(E, cfg.encoder_heads, mlp_dim) for _ in range(cfg.encoder_depth))
+        self.pos_embed = nn.Parameter(torch.zeros(1, (image_size // patch_size) ** 2 + 1, E))
+        mlp_dim = int(E * mlp_ratio)
+        self.blocks = nn.ModuleList(EncoderBlock(E, heads, mlp_dim) for _ in range(depth))
         self.norm = nn.LayerNorm(E, eps=1e-12)
         # HF ViT init: truncated normal (std 0.02) for weights, CLS and positions; zero biases.
         for m in self.modules():
@@ -252,8 +273,15 @@ class Attention(nn.Module):
         attn = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], dropout_p=p, is_causal=True)  # (B, h, T, e)
         return self.out(attn.transpose(1, 2).reshape(B, T, -1))  # (B, T, D)
 
+    @property
+    def out_proj(self) -> nn.Linear:
+        """The output projection (``out`` is it followed by dropout; the state_dict keys stay ``out.0.*``)."""
+        return self.out[0]
+
 
 class FeedForward(nn.Module):
+    """LayerNorm, Linear, GELU, Dropout, Linear, Dropout (the official ``net`` Sequential; its state_dict keys)."""
+
     def __init__(self, dim: int, hidden: int, dropout: float) -> None:
         super().__init__()
         self.net = nn.Sequential(
@@ -268,6 +296,21 @@ class FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    @property
+    def norm(self) -> nn.LayerNorm:
+        """The leading LayerNorm."""
+        return self.net[0]
+
+    @property
+    def fc1(self) -> nn.Linear:
+        """The expanding linear layer (D -> mlp)."""
+        return self.net[1]
+
+    @property
+    def fc2(self) -> nn.Linear:
+        """The contracting linear layer (mlp -> D)."""
+        return self.net[4]
+
 
 class ConditionalBlock(nn.Module):
     """DiT-style AdaLN-zero block: the action embedding of each time step sets shift, scale and gate (§2.5)."""
@@ -281,8 +324,13 @@ class ConditionalBlock(nn.Module):
         self.ff = FeedForward(D, cfg.predictor_mlp_dim, cfg.predictor_dropout)
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(D, 6 * D))
         # Zero init: every block starts as the identity, so actions enter the predictor progressively.
-        nn.init.zeros_(self.adaLN_modulation[1].weight)
-        nn.init.zeros_(self.adaLN_modulation[1].bias)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
+
+    @property
+    def modulation(self) -> nn.Linear:
+        """The Linear(D -> 6D) of the AdaLN modulation (after its SiLU; state_dict keys ``adaLN_modulation.1.*``)."""
+        return self.adaLN_modulation[1]
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c).chunk(6, dim=-1)  # 6 x (B, T, D)
@@ -309,9 +357,39 @@ class ARPredictor(nn.Module):
         return self.norm(x)  # (B, T, D)
 
 
+def normalize_frames(pixels: torch.Tensor, image_size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 frames ``(..., h, w, 3)`` (or float in [0, 1]) -> ImageNet-normalised float ``(M, 3, h, w)`` on the
+    device of ``mean`` / ``std`` (``(1, 3, 1, 1)`` each); frames of another size are refused with the fix."""
+    size = image_size
+    if pixels.shape[-3:] != (size, size, 3):
+        raise ValueError(
+            f"frames have shape {tuple(pixels.shape[-3:])} but this model takes ({size}, {size}, 3) RGB frames. "
+            f"Record the data and run the env at image_size={size} (e.g. gym.make(id, image_size={size})), or "
+            f"train a model at the frame size you have."
+        )
+    x = pixels.reshape(-1, size, size, 3).to(mean.device, non_blocking=True)  # (M, h, w, 3)
+    x = x.permute(0, 3, 1, 2).float()  # (M, 3, h, w)
+    if pixels.dtype == torch.uint8:
+        x = x / 255.0
+    return (x - mean) / std  # (M, 3, h, w)
+
+
+def final_latent_distance(z_hat: torch.Tensor, z_goal: torch.Tensor) -> torch.Tensor:
+    """LeWM's planning cost (§5.1): ``||z_hat_H - z_goal||^2`` summed over latent dims, last step only.
+
+    Args:
+        z_hat: predicted latents ``(B, S, H, D)``; z_goal: goal latents ``(B, D)``.
+
+    Returns:
+        ``(B, S)``, in fp32.
+    """
+    return (z_hat[:, :, -1].float() - z_goal.float().unsqueeze(1)).pow(2).sum(-1)  # (B, S)
+
+
 class LeWM(nn.Module):
     """LeWorldModel: ``encode`` pixels to latents, ``predict`` the next latents from latents and actions, ``rollout``
-    action sequences from a context in latent space.
+    action sequences from a context in latent space, ``goal_cost`` of a rollout toward a goal latent. A
+    `lewm_agents.protocols.WorldModel`.
 
     Example:
         >>> cfg = MODEL_PRESETS["smoke"]
@@ -327,7 +405,9 @@ class LeWM(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoder = ViTEncoder(cfg)
+        self.encoder = ViTEncoder(
+            cfg.image_size, cfg.patch_size, cfg.encoder_dim, cfg.encoder_depth, cfg.encoder_heads, cfg.encoder_mlp_ratio
+        )
         self.projector = MLP(cfg.encoder_dim, cfg.projector_hidden, cfg.latent_dim)
         self.action_encoder = Embedder(cfg.action_block_dim, cfg.action_smoothed_dim, cfg.latent_dim)
         self.predictor = ARPredictor(cfg)
@@ -335,20 +415,35 @@ class LeWM(nn.Module):
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
+    # ------------------------------------------------------------------ the WorldModel interface (read-only)
+    @property
+    def action_dim(self) -> int:
+        """A, the env's action dimension."""
+        return self.cfg.action_dim
+
+    @property
+    def frameskip(self) -> int:
+        """Env steps per action block."""
+        return self.cfg.frameskip
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square frames the encoder takes."""
+        return self.cfg.image_size
+
+    @property
+    def history(self) -> int:
+        """Frames of context the predictor sees."""
+        return self.cfg.history
+
+    @property
+    def latent_dim(self) -> int:
+        """D."""
+        return self.cfg.latent_dim
+
     def preprocess(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 frames ``(..., h, w, 3)`` -> ImageNet-normalised float ``(M, 3, h, w)`` on the model's device."""
-        size = self.cfg.image_size
-        if pixels.shape[-3:] != (size, size, 3):
-            raise ValueError(
-                f"frames have shape {tuple(pixels.shape[-3:])} but this model takes ({size}, {size}, 3) RGB frames. "
-                f"Record the data and run the env at image_size={size} (e.g. gym.make(id, image_size={size})), or "
-                f"train a model at the frame size you have."
-            )
-        x = pixels.reshape(-1, size, size, 3).to(self.pixel_mean.device, non_blocking=True)  # (M, h, w, 3)
-        x = x.permute(0, 3, 1, 2).float()  # (M, 3, h, w)
-        if pixels.dtype == torch.uint8:
-            x = x / 255.0
-        return (x - self.pixel_mean) / self.pixel_std  # (M, 3, h, w)
+        return normalize_frames(pixels, self.cfg.image_size, self.pixel_mean, self.pixel_std)
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """Frames ``(B, T, h, w, 3)`` (uint8, or float in [0, 1]) -> latents ``(B, T, D)``."""
@@ -378,8 +473,9 @@ class LeWM(nn.Module):
         """Autoregressive latent rollout of S candidate action sequences from a shared context (§5.1).
 
         Numerically the plain rollout (`rollout_plain`, the reference), computed incrementally: see
-        `_rollout_incremental` for what is reused. Differentiable in ``actions`` (the gradient planner backpropagates
-        through it). In training mode with dropout the plain rollout runs, since dropout masks differ per call.
+        `lewm_agents.rollout.rollout_incremental` for what is reused. Differentiable in ``actions`` (the gradient
+        planner backpropagates through it). In training mode with dropout the plain rollout runs, since dropout masks
+        differ per call.
 
         Args:
             z: context latents ``(B, T0, D)``; the last one is the current frame.
@@ -395,7 +491,13 @@ class LeWM(nn.Module):
             return self.rollout_plain(z, actions, context_actions)
         B, S, H, _ = actions.shape
         seq, act_emb = self._rollout_inputs(z, actions, context_actions)  # (BS, T0, D), (BS, T0-1+H, D)
-        return self._rollout_incremental(seq, act_emb, H).reshape(B, S, H, -1)  # (B, S, H, D)
+        return rollout_incremental(self, seq, act_emb, H).reshape(B, S, H, -1)  # (B, S, H, D)
+
+    def goal_cost(self, z_hat: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The planning cost of rolled-out latents ``(B, S, H, D)`` toward goals ``(B, D)``: the squared L2 distance
+        of the last predicted latent (`final_latent_distance`, §5.1); the actions ``(B, S, H, F)`` are unused.
+        Returns ``(B, S)``, lower is better."""
+        return final_latent_distance(z_hat, z_goal)  # (B, S)
 
     def rollout_plain(
         self, z: torch.Tensor, actions: torch.Tensor, context_actions: torch.Tensor | None = None
@@ -428,140 +530,3 @@ class LeWM(nn.Module):
             ctx = context_actions.unsqueeze(1).expand(B, S, T0 - 1, acts.shape[-1]).reshape(B * S, T0 - 1, -1)
             acts = torch.cat([ctx, acts], dim=1)  # (BS, T0-1+H, F)
         return seq, self.embed_actions(acts)  # (BS, T0, D), (BS, T0-1+H, D)
-
-    def _rollout_incremental(self, z: torch.Tensor, act_emb: torch.Tensor, H: int) -> torch.Tensor:
-        """`rollout_plain` without its repeated work, exactly (up to float rounding):
-
-        * the AdaLN modulations of every block are computed once for all time steps (one GEMM for all blocks),
-          instead of once per step for the whole window;
-        * while the window grows (the first ``history`` frames), earlier positions keep their learned positions and,
-          the mask being causal, their keys and values: they are cached and each step computes only the new frame;
-        * once the window slides every position (hence every key) changes and the window is recomputed, but the last
-          block runs its queries, attention output and MLP for the last position only, the only one kept;
-        * the final norm and ``pred_proj`` run on that one position, and attention over at most ``history`` keys is
-          computed directly (the fused kernels are slower than a few products at this size);
-        * a window of one position (``history`` 1, as for TwoRoom) attends to itself with weight 1, so attention is
-          ``out(V(u))``: queries and keys are skipped and the two projections fold into one D x D matrix.
-
-        Args:
-            z: context latents per sample ``(N, T0, D)``; act_emb: ``(N, T0-1+H, D)``.
-
-        Returns:
-            The H predicted latents ``(N, H, D)``.
-        """
-        pred, W = self.predictor, self.cfg.history
-        N, T0, D = z.shape
-        depth = len(pred.blocks)
-        # AdaLN-zero: shift, scale, gate for attention and MLP, all blocks, all steps; the +1 of (1 + scale) is folded
-        weight = torch.cat([b.adaLN_modulation[1].weight for b in pred.blocks])  # (depth*6D, D)
-        one = torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0, 0.0], device=weight.device, dtype=weight.dtype).view(1, 6, 1)
-        bias = (torch.cat([b.adaLN_modulation[1].bias for b in pred.blocks]).view(depth, 6, D) + one).flatten()
-        mod = F.linear(F.silu(act_emb), weight, bias).view(N, -1, depth, 6, D)  # (N, T0-1+H, depth, 6, D)
-        frames = list(z.unbind(1))  # T0 x (N, D), then one per prediction
-        cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # per block (K, V) of the window's prefix
-        for h in range(H):
-            t = T0 + h  # frames known so far
-            lo = max(0, t - W)
-            start = 0 if cache is None else cache[0][0].shape[1]  # first position not yet in the cache
-            x = torch.stack(frames[lo + start : t], 1) + pred.pos_embed[:, start : t - lo]  # (N, Tn, D)
-            keep = lo == 0 and t < W  # the next window still starts at frame 0: keep keys and values
-            out, cache = self._predictor_step(x, mod[:, lo + start : t], cache if lo == 0 else None, keep)
-            frames.append(self.pred_proj(pred.norm(out)))  # (N, D)
-        return torch.stack(frames[T0:], 1)  # (N, H, D)
-
-    def _predictor_step(
-        self,
-        x: torch.Tensor,
-        mod: torch.Tensor,
-        cache: list[tuple[torch.Tensor, torch.Tensor]] | None,
-        keep: bool,
-    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]] | None]:
-        """The predictor's blocks on new positions ``x (N, Tn, D)`` after a cached prefix (or none).
-
-        Args:
-            mod: modulations of the new positions ``(N, Tn, depth, 6, D)``.
-            cache: per block, the prefix's keys and values ``(N, P, heads, head_dim)`` each, or None.
-            keep: return the keys and values of prefix + new positions for the next step.
-
-        Returns:
-            The last block's output at the last position ``(N, D)`` (before the final norm), and the cache.
-        """
-        N, Tn, D = x.shape
-        new_cache = []
-        last = len(self.predictor.blocks) - 1
-        for i, block in enumerate(self.predictor.blocks):
-            attn = block.attn
-            sh1, sc1, g1, sh2, sc2, g2 = mod[:, :, i].unbind(2)  # 6 x (N, Tn, D)
-            u = torch.addcmul(sh1, F.layer_norm(x, (D,), eps=block.norm1.eps), sc1)  # (N, Tn, D)
-            u = F.layer_norm(u, (D,), attn.norm.weight, attn.norm.bias, attn.norm.eps)  # (N, Tn, D)
-            he = attn.heads * attn.head_dim
-            w = attn.qkv.weight  # (3*he, D): q, k, v
-            if Tn == 1 and cache is None and not keep:
-                # a lone position attends to itself with weight 1: attention is out(V(u)), one D x D map
-                w_ov = attn.out[0].weight @ w[2 * he :]  # (D, D)
-                x = torch.addcmul(x, g1, F.linear(u, w_ov, attn.out[0].bias))  # (N, 1, D)
-            else:
-                if i == last:  # only the last position's output is used: its query alone
-                    q = F.linear(u[:, -1:], w[:he])  # (N, 1, he)
-                    kv = F.linear(u, w[he:]).view(N, Tn, 2, attn.heads, attn.head_dim)  # (N, Tn, 2, h, e)
-                    x, g1, sh2, sc2, g2 = x[:, -1:], g1[:, -1:], sh2[:, -1:], sc2[:, -1:], g2[:, -1:]
-                else:
-                    qkv = F.linear(u, w).view(N, Tn, 3, attn.heads, attn.head_dim)  # (N, Tn, 3, h, e)
-                    q, kv = qkv[:, :, 0], qkv[:, :, 1:]
-                q = q.reshape(N, -1, attn.heads, attn.head_dim)  # (N, Tq, h, e)
-                k, v = kv[:, :, 0], kv[:, :, 1]  # (N, Tn, h, e) each
-                if cache is not None:
-                    k, v = torch.cat([cache[i][0], k], 1), torch.cat([cache[i][1], v], 1)  # (N, P+Tn, h, e)
-                if keep:
-                    new_cache.append((k, v))
-                a = _causal_attention(q, k, v).reshape(N, -1, he)  # (N, Tq, he)
-                x = torch.addcmul(x, g1, F.linear(a, attn.out[0].weight, attn.out[0].bias))  # (N, Tq, D)
-            ln, fc1, fc2 = block.ff.net[0], block.ff.net[1], block.ff.net[4]
-            u = torch.addcmul(sh2, F.layer_norm(x, (D,), eps=block.norm2.eps), sc2)  # (N, Tq, D)
-            u = F.gelu(F.linear(F.layer_norm(u, (D,), ln.weight, ln.bias, ln.eps), fc1.weight, fc1.bias))
-            x = torch.addcmul(x, g2, F.linear(u, fc2.weight, fc2.bias))  # (N, Tq, D)
-        return x[:, -1], (new_cache if keep else None)
-
-
-def _causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Softmax attention of the last Tq of Tk positions (causal), for the few positions of a predictor window.
-
-    Args:
-        q: ``(N, Tq, h, e)``; k, v: ``(N, Tk, h, e)`` with Tk >= Tq; query i sits at position Tk - Tq + i.
-
-    Returns:
-        ``(N, Tq, h, e)``.
-    """
-    Tq, Tk = q.shape[1], k.shape[1]
-    if Tk > 8:  # long windows: the fused kernel wins
-        mask = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).tril(Tk - Tq)  # (Tq, Tk) True = attend
-        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask)
-        return out.transpose(1, 2)  # (N, Tq, h, e)
-    s = (q.unsqueeze(2) * k.unsqueeze(1)).sum(-1) * q.shape[-1] ** -0.5  # (N, Tq, Tk, h)
-    if Tq > 1:
-        future = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).triu(Tk - Tq + 1)  # (Tq, Tk)
-        s = s.masked_fill(future[None, :, :, None], float("-inf"))
-    return (s.softmax(2).unsqueeze(-1) * v.unsqueeze(1)).sum(2)  # (N, Tq, h, e)
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def parameter_table(model: LeWM) -> dict[str, int]:
-    """Parameters per module, for dry runs and reports."""
-    parts = {
-        name: count_parameters(getattr(model, name))
-        for name in ("encoder", "projector", "action_encoder", "predictor", "pred_proj")
-    }
-    parts["total"] = sum(parts.values())
-    return parts
-
-
-def effective_rank(z: torch.Tensor) -> float:
-    """exp(entropy of the normalised singular values) of centred latents ``(M, D)``: D when isotropic, 1 when
-    collapsed to a line (Roy & Vetterli, 2007)."""
-    z = z.detach().float().reshape(-1, z.shape[-1])  # (M, D)
-    s = torch.linalg.svdvals(z - z.mean(0))  # (min(M, D),)
-    p = s / s.sum().clamp_min(1e-12)
-    return float(math.exp(-(p * torch.log(p.clamp_min(1e-12))).sum()))

@@ -1,12 +1,13 @@
-"""What a training run reports while it runs: per-step losses in ``metrics.jsonl``, TensorBoard scalars, and a warning
-when the latents collapse.
+"""What a training run reports while it runs: per-step metrics in ``metrics.jsonl``, TensorBoard scalars, and a
+warning when the latents collapse. Method-agnostic: it logs whatever metrics the objective returns.
 
-``<run>/metrics.jsonl`` holds one JSON object per optimizer step (``step`` counts finished steps, from 1) with
-``loss``, ``pred_loss``, ``sigreg_loss``, ``grad_norm`` and ``lr``, plus ``val_*`` entries on the steps that
-validated. A resumed run first drops the entries after its checkpoint's step, then appends: the file always reads
-as one uninterrupted run. Under DDP the losses are the means over ranks, i.e. the global-batch values.
+``<run>/metrics.jsonl`` holds one JSON object per optimizer step (``step`` counts finished steps, from 1) with the
+objective's metrics (``loss`` and its terms, e.g. LeWM's ``pred_loss`` and ``sigreg_loss``), ``grad_norm`` and
+``lr``; on log steps also the objective's statistics (e.g. ``emb_std``, ``eff_rank``), and ``val_*`` entries on the
+steps that validated. A resumed run first drops the entries after its checkpoint's step, then appends: the file
+always reads as one uninterrupted run. Under DDP the values are the means over ranks, i.e. the global-batch values.
 
-Dimension letters: S steps buffered between two flushes, K values per step.
+Dimension letters: S steps buffered between two flushes, K values in all.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,7 @@ import torch
 from lewm_agents.distributed import all_mean
 
 METRICS_FILE = "metrics.jsonl"
-STEP_KEYS = ("loss", "pred_loss", "sigreg_loss", "grad_norm")
-"""The per-step values, in the order the loop stacks them."""
+_PER_FRAME = re.compile(r"^(.+)_t(\d+)$")  # e.g. sigreg_t2: a statistic of one clip frame
 
 
 class CollapseWarning(UserWarning):
@@ -65,17 +66,19 @@ class Monitor:
     Args:
         out: the run directory.
         start_step: the step the run starts (or resumes) from; later entries of metrics.jsonl are dropped.
-        latent_dim: D, for the collapse threshold.
+        latent_dim: D, for the collapse threshold (None: only the std test applies).
         collapse_fraction: warn when the effective rank stays below this fraction of D (dimensional collapse) ...
         collapse_std: ... or the mean per-dimension std of the latents below this (SIGReg aims at 1; a point mass
             keeps a meaningless effective rank, since the rank is scale-free) ...
-        collapse_patience: ... for this many consecutive logs.
+        collapse_patience: ... for this many consecutive logs. The test needs the objective to report ``eff_rank``
+            and ``emb_std``; without them it is skipped.
+        collapse_hint: the method's advice, appended to the warning (e.g. "Raise --lam (the SIGReg weight)").
         write: whether this process writes files (the main rank).
         config: the run's config, logged once to TensorBoard as text when the run starts.
 
     Example:
         >>> m = Monitor("/tmp/run", start_step=0, latent_dim=8, write=False)
-        >>> m.step(1, 0.1, torch.tensor([1.0, 0.5, 5.0, 2.0]))
+        >>> m.step(1, 0.1, {"loss": torch.tensor(1.0), "grad_norm": torch.tensor(2.0)})
         >>> m.flush()[0]["loss"]
         1.0
     """
@@ -85,18 +88,19 @@ class Monitor:
         out: str | os.PathLike,
         *,
         start_step: int,
-        latent_dim: int,
+        latent_dim: int | None,
         collapse_fraction: float = 0.02,
         collapse_std: float = 0.05,
         collapse_patience: int = 3,
+        collapse_hint: str = "",
         write: bool = True,
         config: dict[str, Any] | None = None,
     ) -> None:
         self.out, self.write = Path(out), write
-        self.threshold, self.std_floor = collapse_fraction * latent_dim, collapse_std
-        self.patience = collapse_patience
+        self.threshold = collapse_fraction * latent_dim if latent_dim else 0.0
+        self.std_floor, self.patience, self.hint = collapse_std, collapse_patience, collapse_hint
         self._low = 0
-        self._pending: list[tuple[int, float, torch.Tensor]] = []
+        self._pending: list[tuple[int, float, dict[str, torch.Tensor]]] = []
         self._extra: dict[int, dict[str, float]] = {}
         self._writer = None
         self._file = None
@@ -110,9 +114,10 @@ class Monitor:
             if start_step == 0 and config is not None:
                 self._writer.add_text("config", "```json\n" + json.dumps(config, indent=2) + "\n```")
 
-    def step(self, step: int, lr: float, values: torch.Tensor) -> None:
-        """Buffer the values ``(K,)`` (``STEP_KEYS`` order, on the device, detached) of finished step ``step``."""
-        self._pending.append((step, lr, values.detach()))
+    def step(self, step: int, lr: float, metrics: dict[str, torch.Tensor]) -> None:
+        """Buffer the scalar metrics (tensors on the device) of finished step ``step``; every rank passes the same
+        keys."""
+        self._pending.append((step, lr, {k: v.detach() for k, v in metrics.items()}))
 
     def add(self, step: int, values: dict[str, float]) -> None:
         """Attach more values (e.g. validation) to the metrics.jsonl entry of ``step``."""
@@ -129,15 +134,17 @@ class Monitor:
         """
         if not self._pending:
             return []
-        vals = all_mean(torch.stack([v for _, _, v in self._pending]).float()).tolist()  # (S, K)
+        flat = torch.stack([v.float().reshape(()) for _, _, m in self._pending for v in m.values()])  # (K,)
+        vals = iter(all_mean(flat).tolist())  # one host sync (and one all-reduce) for every buffered value
         entries = []
-        for (step, lr, _), row in zip(self._pending, vals):
-            entry = {"step": step, **dict(zip(STEP_KEYS, row)), "lr": lr, **self._extra.pop(step, {})}
-            if not all(math.isfinite(v) for v in row):
+        for step, lr, m in self._pending:
+            row = {k: next(vals) for k in m}
+            entry = {"step": step, **row, "lr": lr, **self._extra.pop(step, {})}
+            if not all(math.isfinite(v) for v in row.values()):
+                bad = ", ".join(f"{k} {v:.4g}" for k, v in row.items())
                 raise FloatingPointError(
-                    f"the loss became {entry['loss']} at step {step} (pred {entry['pred_loss']}, sigreg "
-                    f"{entry['sigreg_loss']}). Lower --lr, keep --grad-clip 1.0, or resume from the last checkpoint "
-                    f"in {self.out}/checkpoints with --resume."
+                    f"the loss became non-finite at step {step} ({bad}). Lower --lr, keep --grad-clip 1.0, or "
+                    f"resume from the last checkpoint in {self.out}/checkpoints with --resume."
                 )
             entries.append(entry)
         self._pending.clear()
@@ -153,10 +160,11 @@ class Monitor:
             return
         if self._writer is not None:
             for k, v in metrics.items():
+                per_frame = _PER_FRAME.match(k)
                 if k.startswith("val_"):
                     tag = f"val/{k[4:]}"
-                elif k.startswith("sigreg_t"):
-                    tag = f"train/sigreg_per_step/{k[len('sigreg_') :]}"
+                elif per_frame:
+                    tag = f"train/{per_frame.group(1)}_per_step/t{per_frame.group(2)}"
                 elif k in ("lr", "clips_per_s", "step_ms"):
                     tag = f"charts/{k}"
                 else:
@@ -169,8 +177,9 @@ class Monitor:
                 warnings.warn(
                     f"the latents look collapsed at step {step}: for {self.patience} logs the effective rank "
                     f"({metrics['eff_rank']:.2f} now) stayed below {self.threshold:.2f} or the embedding std "
-                    f"({metrics['emb_std']:.3g} now) below {self.std_floor}. Raise --lam (the SIGReg weight), lower "
-                    f"--lr, or check that the frames differ across the batch.",
+                    f"({metrics['emb_std']:.3g} now) below {self.std_floor}. "
+                    + (f"{self.hint}, lower --lr, or check" if self.hint else "Lower --lr, or check")
+                    + " that the frames differ across the batch.",
                     CollapseWarning,
                     stacklevel=2,
                 )

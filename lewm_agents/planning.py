@@ -7,8 +7,10 @@ at once, from an initial mean (zeros, or the warm start from the last plan). Thr
 * `mppi`, TD-MPC2-style path integral: elites weighted by their cost, mean with momentum, std refitted and clamped;
 * `gradient`, the official ``GradientSolver``: AdamW on S sampled sequences through the differentiable rollout.
 
-`latent_goal_cost` builds the LeWM cost (squared L2 between the last predicted latent and the goal latent, §5.1);
-`plan` runs the solver a `PlanConfig` names, under an optional wall-clock budget.
+`world_model_cost` builds the cost of any `lewm_agents.protocols.WorldModel`: its ``goal_cost`` over its
+``rollout`` (LeWM's is the squared L2 between the last predicted latent and the goal latent, §5.1; `latent_goal_cost`
+is that cost over anything with a ``rollout``); `clamped` scores candidates clamped to the action bounds
+(`normalized_bounds`); `plan` runs the solver a `PlanConfig` names, under an optional wall-clock budget.
 
 Dimension letters: B independent problems (environments), S candidate samples, H horizon in action blocks, F action
 block width (frameskip * A), D latent, k elites.
@@ -19,11 +21,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
+if TYPE_CHECKING:
+    from lewm_agents.protocols import WorldModel
+
 CostFn = Callable[[torch.Tensor], torch.Tensor]
+RolloutFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+"""``rollout(z (B, T0, D), actions (B, S, H, F), context_actions) -> (B, S, H, D)``, as `WorldModel.rollout`."""
 StopFn = Callable[[int], bool]
 """Asked before every iteration after the first with the number of iterations done; True ends the solve."""
 
@@ -258,21 +265,49 @@ def clamped(cost: CostFn, low: torch.Tensor, high: torch.Tensor) -> CostFn:
     return lambda actions: cost(torch.maximum(torch.minimum(actions, high), low))
 
 
+def world_model_cost(
+    model: WorldModel,
+    z: torch.Tensor,
+    z_goal: torch.Tensor,
+    context_actions: torch.Tensor | None = None,
+    *,
+    rollout: RolloutFn | None = None,
+) -> CostFn:
+    """The planning cost of a world model: ``model.goal_cost`` of its rollout of the candidates.
+
+    The context and goal are encoded once, by the caller; every cost call only rolls the model out.
+
+    Args:
+        model: a `lewm_agents.protocols.WorldModel`.
+        z: encoded context ``(B, T0, D)``; z_goal: encoded goals ``(B, D)``.
+        context_actions: the blocks between the context frames ``(B, T0 - 1, F)`` (when T0 > 1).
+        rollout: another implementation of ``model.rollout`` with the same numbers (a compiled one, or LeWM's
+            ``rollout_plain`` for timing); default ``model.rollout``.
+    """
+    roll = rollout or model.rollout
+
+    def cost(actions: torch.Tensor) -> torch.Tensor:
+        z_hat = roll(z, actions, context_actions)  # (B, S, H, D)
+        return model.goal_cost(z_hat, z_goal, actions)  # (B, S)
+
+    return cost
+
+
 def latent_goal_cost(
     model: torch.nn.Module, z: torch.Tensor, z_goal: torch.Tensor, context_actions: torch.Tensor | None = None
 ) -> CostFn:
-    """The LeWM planning cost: ``||z_hat_H - z_goal||^2`` summed over latent dims, last step only (§5.1).
-
-    The context and goal are encoded once, by the caller; every cost call only rolls the predictor out.
+    """The LeWM planning cost over anything with a ``rollout``: ``||z_hat_H - z_goal||^2`` summed over latent dims,
+    last step only (§5.1). `world_model_cost` with LeWM's ``goal_cost``.
 
     Args:
         model: anything with ``rollout(z (B, T0, D), actions (B, S, H, F), context_actions) -> (B, S, H, D)``.
         z: encoded context ``(B, T0, D)``; z_goal: encoded goals ``(B, D)``.
     """
+    from lewm_agents.model import final_latent_distance
 
     def cost(actions: torch.Tensor) -> torch.Tensor:
         z_hat = model.rollout(z, actions, context_actions)  # (B, S, H, D)
-        return (z_hat[:, :, -1].float() - z_goal.float().unsqueeze(1)).pow(2).sum(-1)  # (B, S)
+        return final_latent_distance(z_hat, z_goal)  # (B, S)
 
     return cost
 
@@ -367,6 +402,7 @@ __all__ = [
     "CostFn",
     "PlanConfig",
     "PlanResult",
+    "RolloutFn",
     "StopFn",
     "TimeBudget",
     "cem",
@@ -376,4 +412,5 @@ __all__ = [
     "mppi",
     "normalized_bounds",
     "plan",
+    "world_model_cost",
 ]

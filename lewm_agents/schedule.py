@@ -33,7 +33,8 @@ def lr_at(step: int, total_steps: int, peak: float, warmup: float) -> float:
 class StepBatches(torch.utils.data.Sampler):
     """Clip indices of every step from `start` to `total`: epoch e is a permutation drawn from (seed, e) cut into full
     batches. A pure function of the step, so a resumed run sees exactly the batches it would have seen. Under DDP,
-    rank r of `world` takes the r-th slice of every global batch.
+    rank r of `world` takes the r-th slice of every global batch. With ``draws``, each index comes as ``(clip,
+    step)``, the seed of whatever the dataset draws per item (hindsight goals: `ClipDataset`).
 
     Example:
         >>> batches = list(StepBatches(10, 4, seed=0, start=0, total=3))
@@ -42,12 +43,20 @@ class StepBatches(torch.utils.data.Sampler):
     """
 
     def __init__(
-        self, num_clips: int, batch_size: int, seed: int, start: int, total: int, rank: int = 0, world: int = 1
+        self,
+        num_clips: int,
+        batch_size: int,
+        seed: int,
+        start: int,
+        total: int,
+        rank: int = 0,
+        world: int = 1,
+        draws: bool = False,
     ) -> None:
         if batch_size % world:
             raise ValueError(f"batch_size {batch_size} must be divisible by the {world} processes.")
         self.n, self.bs, self.seed, self.start, self.total = num_clips, batch_size, seed, start, total
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.draws = rank, world, draws
         self.per_epoch = num_clips // batch_size
         if self.per_epoch == 0 and total > start:
             raise ValueError(f"{num_clips} clips make no full batch of {batch_size}.")
@@ -55,7 +64,7 @@ class StepBatches(torch.utils.data.Sampler):
     def __len__(self) -> int:
         return max(0, self.total - self.start)
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[int] | list[tuple[int, int]]]:
         epoch, perm = -1, torch.empty(0, dtype=torch.long)
         local = self.bs // self.world
         for step in range(self.start, self.total):
@@ -64,7 +73,8 @@ class StepBatches(torch.utils.data.Sampler):
                 perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
             b = step % self.per_epoch
             idx = perm[b * self.bs : (b + 1) * self.bs]  # (B,) global batch
-            yield idx[self.rank * local : (self.rank + 1) * local].tolist()  # this rank's share
+            share = idx[self.rank * local : (self.rank + 1) * local].tolist()  # this rank's share
+            yield [(i, step) for i in share] if self.draws else share
 
 
 def rank_batches(

@@ -31,9 +31,10 @@ import torch
 
 from lewm_agents.checkpoint import load_checkpoint
 from lewm_agents.data import DatasetReader, split_episodes
-from lewm_agents.model import LeWM, effective_rank
-from lewm_agents.recipe import TRAIN_PRESETS
+from lewm_agents.diagnostics import effective_rank
+from lewm_agents.model import LeWM
 from lewm_agents.runtime import resolve_device
+from lewm_agents.train.config import TRAIN_PRESETS
 
 PROBE_COLUMNS = ("state", "proprio", "observation")
 
@@ -47,7 +48,7 @@ class TuneConfig:
     out: Path = Path("runs/tune-lambda")
     """Directory for the runs (runs/lam_*), lambda_search.json and lambda_search.png."""
     preset: str = "small"
-    """Training preset of every run (architecture, batch, lr); lambda and the step count are set here."""
+    """LeWM training preset of every run (architecture, batch, lr); lambda and the step count are set here."""
     history: int | None = None
     """Frames of context of the model (None: the preset's; the paper uses 1 for TwoRoom)."""
     steps: int = 500
@@ -222,10 +223,9 @@ def tune_lambda(cfg: TuneConfig) -> dict[str, Any]:
         run_dir = out / "runs" / f"lam_{lams[i]:.4g}"
         train_cfg = replace(
             base,
-            model=replace(base.model, history=cfg.history or base.model.history),
+            model=replace(base.model, history=cfg.history or base.model.history, lam=lams[i]),
             data=cfg.data,
             out=run_dir,
-            lam=lams[i],
             max_steps=cfg.steps,
             val_fraction=cfg.val_fraction,
             seed=cfg.seed,

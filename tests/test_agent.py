@@ -195,3 +195,88 @@ def test_compiled_rollout_plans_like_the_eager_one(tiny_run):
         actions.append(agent.act(obs))
     np.testing.assert_allclose(actions[0], actions[1], atol=1e-4)
     env.close()
+
+
+class ToyWorld(torch.nn.Module):
+    """A `WorldModel` with nothing but the protocol (no ``cfg``): the latent is the colour of the top-left pixel's
+    first two channels, each action block moves it by 0.1 x its mean action, the cost is the final distance."""
+
+    action_dim, frameskip, image_size, history, latent_dim = 2, 5, 8, 1, 2
+
+    def encode(self, pixels):  # (B, T, h, w, 3) -> (B, T, 2)
+        return pixels[..., 0, 0, :2].float() / 255
+
+    def rollout(self, z, actions, context_actions=None):  # (B, 1, D), (B, S, H, F) -> (B, S, H, D)
+        step = 0.1 * actions.unflatten(-1, (self.frameskip, self.action_dim)).mean(-2)  # (B, S, H, 2)
+        return z[:, -1, None, None] + step.cumsum(2)
+
+    def goal_cost(self, z_hat, z_goal, actions):  # -> (B, S)
+        return (z_hat[:, :, -1] - z_goal[:, None]).pow(2).sum(-1)
+
+
+class ToyPolicy(torch.nn.Module):
+    """A `Policy` with nothing but the protocol: act toward the goal latent, one block of 5 equal steps."""
+
+    action_dim, frameskip, image_size, latent_dim = 2, 5, 8, 2
+
+    def encode(self, pixels):
+        return pixels[..., 0, 0, :2].float() / 255
+
+    def act(self, z, z_goal):  # (B, D), (B, D) -> (B, 1, F)
+        return (z_goal - z).repeat(1, self.frameskip)[:, None]
+
+
+def _frame(r, g):
+    frame = np.zeros((8, 8, 3), np.uint8)
+    frame[0, 0, :2] = r, g
+    return frame
+
+
+def test_mpc_agent_needs_only_the_world_model_interface():
+    from lewm_agents.data import ActionStats
+
+    space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    stats = ActionStats(mean=(0.0, 0.0), std=(1.0, 1.0))
+    plan = PlanConfig(num_samples=64, iterations=5, topk=8, horizon=3)
+    agent = MPCAgent(ToyWorld(), action_space=space, action_stats=stats, config=plan, device="cpu")
+    agent.set_goal(_frame(200, 50))  # latent (0.78, 0.2): 0.3 reachable on each axis in 3 blocks
+    first = agent.act(_frame(0, 0))
+    assert space.contains(first) and first[0] > 0.3 and first[1] > 0  # toward the goal, the far axis harder
+    assert agent.plan_iterations == [5] and len(agent.plan_times_ms) == 1
+
+
+def test_policy_agent_acts_with_the_policy_interface_and_keeps_the_agent_api():
+    from lewm_agents.agent import PolicyAgent
+    from lewm_agents.data import ActionStats
+
+    space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    stats = ActionStats(mean=(0.5, 0.0), std=(2.0, 1.0))
+    agent = PolicyAgent(ToyPolicy(), action_space=space, action_stats=stats, device="cpu")
+    obs = {"pixels": np.stack([_frame(0, 0), _frame(51, 0)]), "goal": np.stack([_frame(51, 102), _frame(51, 0)])}
+    actions, _ = agent.predict(obs, episode_start=np.ones(2, dtype=bool))
+    # z-scored (0.2, 0.4) and (0, 0), un-normalised (x * std + mean) and clipped to the box
+    np.testing.assert_allclose(actions, [[0.9, 0.4], [0.5, 0.0]], atol=1e-6)
+    assert agent.plan_batch_sizes == [2] and agent.plan_iterations == [1] and agent.plan_budget_hits == [False]
+    for _ in range(4):  # one block = 5 env steps per query
+        agent.predict(obs)
+    assert agent.plan_batch_sizes == [2]
+    agent.predict(obs, episode_start=np.array([False, True]))  # both envs are out of actions: one query for both
+    assert agent.plan_batch_sizes == [2, 2]
+    with pytest.raises(RuntimeError, match="set_goal"):
+        PolicyAgent(ToyPolicy(), action_space=space, action_stats=stats, device="cpu").act(_frame(0, 0))
+
+
+def test_agents_refuse_a_checkpoint_of_the_other_kind(tmp_path):
+    from lewm_agents.agent import PolicyAgent
+    from lewm_agents.checkpoint import save_checkpoint
+    from lewm_agents.data import ActionStats
+    from lewm_agents.methods import get_method
+
+    stats = ActionStats(mean=(0.0, 0.0), std=(1.0, 1.0))
+    space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    for name, agent_cls in (("gcbc", MPCAgent), ("lewm", PolicyAgent)):
+        torch.manual_seed(0)
+        model = get_method(name).build(get_method(name).presets["smoke"])
+        save_checkpoint(tmp_path / name, model, method=name, action_stats=stats)
+        with pytest.raises(ValueError, match="load_agent"):
+            agent_cls.from_checkpoint(tmp_path / name, action_space=space, device="cpu")

@@ -1,49 +1,134 @@
-"""The benchmark engine writes its reports and reuses finished stages on a rerun."""
+"""The benchmark engine runs every method on the same data and protocol, writes results.json (schema 2) and its
+report, reuses finished stages on a rerun (a crashed stage reruns alone), and finds a pre-methods cell's run."""
 
 import json
+import os
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from lewm_agents.benchmark import BENCHMARKS, SCALE_NAMES, BenchmarkConfig, run_benchmark
+from lewm_agents.methods import METHODS
+
+ALL = (*METHODS, "random")
+
+
+def _mtime(path: Path) -> int:
+    return path.stat().st_mtime_ns
 
 
 def test_benchmark_writes_reports_and_reuses_stages(tmp_path, monkeypatch):
     cfg = BenchmarkConfig(env="tworoom", scale="ci", out=tmp_path, device="cpu", progress=False, videos=1)
+    assert cfg.methods == ALL  # every registered method and the random row, by default
     first = run_benchmark(cfg)
     cell = tmp_path / "tworoom" / "ci"
-    for name in ("results.json", "report.md", "dataset.h5", "eval_lewm.json", "eval_random.json"):
+    for name in ("results.json", "report.md", "dataset.h5", *(f"eval_{m}.json" for m in ALL)):
         assert (cell / name).exists(), name
     results = json.loads((cell / "results.json").read_text())
-    assert results["env"] == "tworoom" and results["scale"] == "ci"
-    for method in ("lewm", "random"):
+    assert results["schema"] == 2 and results["env"] == "tworoom" and results["scale"] == "ci"
+    assert list(results["methods"]) == list(ALL)
+    spec = BENCHMARKS["tworoom"]["ci"]
+    protocol = results["protocol"]
+    assert protocol["name"] == "dataset-goal" and protocol["seed"] == spec.seed and protocol["episodes"] == 4
+    for method in ALL:
         m = results["methods"][method]
         assert 0 <= m["success_rate"] <= 1 and m["episodes"] == 4
-        assert {"success_rate", "ci95", "episodes", "plan_ms", "train_s"} <= set(m)
-    assert results["methods"]["lewm"]["plan_ms"] > 0 and results["methods"]["lewm"]["train_s"] > 0
-    assert "| lewm |" in (cell / "report.md").read_text()
-    ckpt_mtime = (cell / "run" / "checkpoints").stat().st_mtime_ns
-    data_mtime = (cell / "dataset.h5").stat().st_mtime_ns
+        assert {"label", "acts", "success_rate", "ci95", "episodes", "plan_ms", "train_s", "parameters"} <= set(m)
+        for rel in m["videos"] + [m["checkpoint"], m["metrics_file"]] * (method != "random"):
+            assert not Path(rel).is_absolute() and (cell / rel).exists(), rel  # paths relative to the cell
+    for method in METHODS:  # same steps, parameters within 2x of LeWM's, training curves written
+        m = results["methods"][method]
+        assert m["steps"] == results["methods"]["lewm"]["steps"] == spec.train.max_steps and m["train_s"] > 0
+        assert 0.5 <= m["parameters"] / results["methods"]["lewm"]["parameters"] <= 2.0, method
+        assert m["acts"] == METHODS[method].acts and m["plan_ms"] > 0
+    random = results["methods"]["random"]
+    assert random["acts"] == "random" and random["parameters"] is None and random["plan_ms"] is None
+    assert results["methods"]["lewm"]["hparams"]["lam"] == spec.train.model.lam
+    for k, v in spec.method_overrides["pldm"].items():  # the cell's setting of a baseline, reported with it
+        assert results["methods"]["pldm"]["hparams"][k] == v == getattr(spec.recipe("pldm").model, k)
+    report = (cell / "report.md").read_text()
+    assert all(f"(`{m}`)" in report for m in ALL) and "PLDM-style" in report
 
+    mtimes = {m: _mtime(cell / "runs" / m / "checkpoints") for m in METHODS}
+    data_mtime = _mtime(cell / "dataset.h5")
     second = run_benchmark(cfg)
-    assert second["dataset"]["reused"] and second["train"]["reused"]
-    assert (cell / "dataset.h5").stat().st_mtime_ns == data_mtime
-    assert (cell / "run" / "checkpoints").stat().st_mtime_ns == ckpt_mtime
-    assert second["methods"]["lewm"]["success_rate"] == first["methods"]["lewm"]["success_rate"]
+    assert second["dataset"]["reused"] and _mtime(cell / "dataset.h5") == data_mtime
+    for m in ALL:
+        assert second["methods"][m]["cached"] == {"train": m != "random", "eval": True}, m
+        assert second["methods"][m]["success_rate"] == first["methods"][m]["success_rate"]
+    assert {m: _mtime(cell / "runs" / m / "checkpoints") for m in METHODS} == mtimes
+
+    # a crashed stage reruns alone: an evaluation and a training that never finished
+    sha_gcbc = json.loads((cell / "eval_gcbc.json").read_text())["cache_key"]["weights_sha256"]
+    (cell / "eval_pldm.json").unlink()
+    shutil.rmtree(cell / "runs" / "gcbc")
+    third = run_benchmark(cfg)
+    cached = {m: third["methods"][m]["cached"] for m in ALL}
+    assert cached["lewm"] == {"train": True, "eval": True} and cached["random"]["eval"]
+    assert cached["pldm"] == {"train": True, "eval": False} and not cached["gcbc"]["train"]
+    # evaluations are keyed by the weights: gcbc's is reused only if retraining reproduced them bit for bit
+    same = json.loads((cell / "eval_gcbc.json").read_text())["cache_key"]["weights_sha256"] == sha_gcbc
+    assert cached["gcbc"]["eval"] == same
+    assert _mtime(cell / "runs" / "lewm" / "checkpoints") == mtimes["lewm"]
 
     # a finished run trained under another recipe is never reported as this cell's: refused, then --redo all retrains
-    spec = BENCHMARKS["tworoom"]["ci"]
     changed = replace(spec, train=replace(spec.train, lr=spec.train.lr / 2))
     monkeypatch.setitem(BENCHMARKS["tworoom"], "ci", changed)
     with pytest.raises(ValueError, match=r"other settings .*'lr'.*--redo all"):
         run_benchmark(cfg)
-    third = run_benchmark(replace(cfg, redo="all"))
-    assert not third["train"]["reused"] and third["dataset"]["reused"]
+    fourth = run_benchmark(replace(cfg, redo="all", methods=("lewm", "random")))
+    assert not fourth["methods"]["lewm"]["cached"]["train"] and fourth["dataset"]["reused"]
+
+
+def test_a_cell_from_before_methods_keeps_its_run(tmp_path):
+    """results/<env>/<scale>/run (LeWM's run before the per-method layout) is moved to runs/lewm and reused."""
+    cfg = BenchmarkConfig(env="tworoom", scale="ci", out=tmp_path, device="cpu", progress=False, videos=0,
+                          methods=("lewm",))  # fmt: skip
+    run_benchmark(cfg)
+    cell = tmp_path / "tworoom" / "ci"
+    os.replace(cell / "runs" / "lewm", cell / "run")  # the old layout
+    shutil.rmtree(cell / "runs")
+    again = run_benchmark(cfg)
+    assert not (cell / "run").exists() and (cell / "runs" / "lewm" / "checkpoints").is_dir()
+    assert again["methods"]["lewm"]["cached"] == {"train": True, "eval": True}  # found: not retrained, not re-evaluated
+    assert any("moved" in n and "runs/lewm" in n for n in again["notes"])
+
+
+def test_the_evaluation_seed_is_the_specs(tmp_path, monkeypatch):
+    spec = BENCHMARKS["tworoom"]["ci"]
+    monkeypatch.setitem(BENCHMARKS["tworoom"], "ci", replace(spec, seed=7))
+    cfg = BenchmarkConfig(env="tworoom", scale="ci", out=tmp_path, device="cpu", progress=False, videos=0,
+                          methods=("random",))  # fmt: skip
+    results = run_benchmark(cfg)
+    evaluation = json.loads((tmp_path / "tworoom" / "ci" / "eval_random.json").read_text())
+    assert results["protocol"]["seed"] == 7 and evaluation["protocol"]["seed"] == 7
+
+
+def test_methods_accept_commas_and_refuse_unknown_names():
+    assert BenchmarkConfig(methods=("lewm,pldm", "random")).methods == ("lewm", "pldm", "random")
+    with pytest.raises(ValueError, match="unknown methods"):
+        BenchmarkConfig(methods=("dreamer",))
+
+
+def test_every_method_is_within_2x_of_lewms_parameters_in_every_cell():
+    import torch
+
+    for env, cells in BENCHMARKS.items():
+        for scale, spec in cells.items():
+            counts = {}
+            for method in METHODS:
+                recipe = spec.recipe(method)
+                with torch.device("meta"):
+                    model = METHODS[method].build(recipe.model)
+                counts[method] = sum(p.numel() for p in model.parameters())
+                assert recipe.max_steps == spec.train.max_steps and recipe.batch_size == spec.train.batch_size
+            for method, n in counts.items():
+                assert 0.5 <= n / counts["lewm"] <= 2.0, (env, scale, method, n, counts["lewm"])
 
 
 def test_makefile_lists_the_engines_names():
-    from pathlib import Path
-
     makefile = (Path(__file__).parents[1] / "Makefile").read_text()
     envs = next(line for line in makefile.splitlines() if line.startswith("VALID_ENVS")).split(":=")[1].split()
     scales = next(line for line in makefile.splitlines() if line.startswith("VALID_SCALES")).split(":=")[1].split()
@@ -53,10 +138,21 @@ def test_makefile_lists_the_engines_names():
 
 def test_time_limit_stops_between_stages_and_a_rerun_continues(tmp_path):
     cfg = BenchmarkConfig(env="tworoom", scale="ci", out=tmp_path, device="cpu", progress=False, videos=0,
-                          time_limit=0.5)  # fmt: skip
+                          time_limit=0.5, methods=("lewm", "random"))  # fmt: skip
     first = run_benchmark(cfg)
     # collection fits, but under a minute is left: training is not started, nothing is evaluated
-    assert first["unfinished"] == "train" and first["dataset"]["finished"]
+    assert first["unfinished"] == "train lewm" and first["dataset"]["finished"]
     assert not (tmp_path / "tworoom" / "ci" / "results.json").exists()
     second = run_benchmark(replace(cfg, time_limit=None))
     assert second["dataset"]["reused"] and set(second["methods"]) == {"lewm", "random"}
+
+
+def test_a_cell_set_in_epochs_gives_every_method_the_same_gradient_steps(tmp_path, monkeypatch):
+    spec = BENCHMARKS["tworoom"]["ci"]
+    in_epochs = replace(spec, train=replace(spec.train, max_steps=None, epochs=0.4))
+    monkeypatch.setitem(BENCHMARKS["tworoom"], "ci", in_epochs)
+    cfg = BenchmarkConfig(env="tworoom", scale="ci", out=tmp_path, device="cpu", progress=False, videos=0,
+                          methods=("lewm", "gcbc"))  # fmt: skip
+    results = run_benchmark(cfg)
+    steps = {m: results["methods"][m]["steps"] for m in ("lewm", "gcbc")}
+    assert steps["gcbc"] == steps["lewm"] > 0  # GCBC's 1-frame clips are more per epoch: it gets LeWM's steps

@@ -1,7 +1,9 @@
 """Checkpoints: save -> load predicts identically; corrupted or foreign checkpoints are refused clearly."""
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -94,3 +96,62 @@ def test_prune_keeps_newest(tmp_path):
     prune_checkpoints(tmp_path, keep_last=2)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000003", "step_00000004"]
     assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+
+
+LEGACY = Path(__file__).parent / "fixtures" / "legacy_v1"
+
+
+@pytest.fixture
+def one_thread():
+    """The fixture's outputs were computed on 1 thread: matmuls split over more threads round differently."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_checkpoint_from_before_methods_loads_as_lewm_and_plans_identically(one_thread):
+    """tests/fixtures/legacy_v1 was written by the code before checkpoints named their method (format version 1);
+    expected.safetensors holds what that code computed with it (on 1 thread)."""
+    import gymnasium as gym
+    from safetensors.torch import load_file
+
+    from lewm_agents.agent import MPCAgent
+    from lewm_agents.planning import PlanConfig
+
+    raw = json.loads((list_checkpoints(LEGACY)[-1] / "config.json").read_text())
+    assert raw["version"] == 1 and "method" not in raw and raw["train"]["lam"] == 0.07  # really the old layout
+    ckpt = load_checkpoint(LEGACY)
+    assert ckpt.method == "lewm" and type(ckpt.model) is LeWM
+    assert (ckpt.config.lam, ckpt.config.num_proj, ckpt.config.history) == (0.07, 64, 2)  # from its training config
+    assert ckpt.meta["train"]["method"] == "lewm" and ckpt.meta["train"]["model"]["lam"] == 0.07
+    expected = load_file(str(LEGACY / "expected.safetensors"))
+    with torch.no_grad():
+        z = ckpt.model.encode(expected["pixels"])
+        torch.testing.assert_close(z, expected["latents"], rtol=0, atol=0)
+        rollout = ckpt.model.rollout(z[:, :2], expected["actions"], expected["context_actions"])
+        torch.testing.assert_close(rollout, expected["rollout"], rtol=0, atol=0)
+    agent = MPCAgent.from_checkpoint(
+        LEGACY,
+        action_space=gym.spaces.Box(-1, 1, (2,)),
+        config=PlanConfig(num_samples=16, iterations=3, topk=4, horizon=3, seed=5),
+        device="cpu",
+    )
+    frames = expected["pixels"][:, 0].numpy()
+    agent.set_goal(expected["pixels"][:, 2].numpy())
+    actions = np.stack([agent.predict(frames)[0] for _ in range(6)])
+    np.testing.assert_array_equal(actions, expected["agent_actions"].numpy())
+
+
+def test_a_checkpoint_without_a_method_is_lewms(tmp_path):
+    path = save_checkpoint(tmp_path / "ck", _trained_model(), action_stats=STATS)
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["method"] == "lewm" and cfg["version"] == 2
+    del cfg["method"]
+    (path / "config.json").write_text(json.dumps(cfg))
+    ckpt = load_checkpoint(path)
+    assert ckpt.method == "lewm" and type(ckpt.model) is LeWM
+    cfg["method"] = "dreamer"
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="unknown method 'dreamer'"):
+        load_checkpoint(path)

@@ -107,6 +107,68 @@ def test_ddp_sigreg_and_batchnorm_equal_the_single_process_ones():
     torch.testing.assert_close(got["bn_var"], ref["bn_var"], rtol=1e-5, atol=1e-6)
 
 
+class _PLDMTermsOfLinear(nn.Module):
+    """PLDM-style's regularisers on a linear map of clips: batch variance/covariance (global under DDP) plus the
+    per-clip temporal terms and smoothness (local means)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # x (B, T, D)
+        from lewm_agents.methods.pldm import temporal_variance_covariance, variance_covariance
+
+        z = self.lin(x)  # (B, T, D)
+        std, cov = variance_covariance(z.transpose(0, 1))
+        std_t, cov_t = temporal_variance_covariance(z)
+        smooth = (z[:, 1:] - z[:, :-1]).pow(2).mean()
+        loss = 18 * std + 12 * cov + 0.7 * std_t + 0.5 * cov_t + 0.2 * smooth
+        return loss, torch.stack([std, cov])
+
+
+def _pldm_clips() -> torch.Tensor:
+    g = torch.Generator().manual_seed(3)
+    return 0.3 * torch.randn(32, 3, 8, generator=g) + 0.1  # (B, T, D): global batch of 32, small std: hinge active
+
+
+def _pldm_reference() -> dict:
+    torch.manual_seed(0)
+    mod = _PLDMTermsOfLinear(8)
+    loss, terms = mod(_pldm_clips())
+    loss.backward()
+    return {"loss": float(loss.detach()), "terms": terms.detach(), "w_grad": mod.lin.weight.grad}
+
+
+def _pldm_rank_worker() -> dict:
+    env, _, owns = distributed.setup("cpu")
+    try:
+        n = 32 // env.world
+        torch.manual_seed(0)
+        mod = _PLDMTermsOfLinear(8)
+        ddp = nn.parallel.DistributedDataParallel(mod)
+        loss, terms = ddp(_pldm_clips()[env.rank * n : (env.rank + 1) * n])  # (n, T, D): this rank's share
+        loss.backward()
+        return {
+            "terms": distributed.gather_objects(terms.detach()),
+            "losses": distributed.gather_objects(float(loss.detach())),
+            "w_grad": mod.lin.weight.grad,
+        }
+    finally:
+        if owns:
+            distributed.teardown()
+
+
+def test_ddp_pldm_batch_statistics_equal_the_single_process_ones():
+    """PLDM-style's variance and covariance over the global batch: 2 gloo processes, each with half the batch, get
+    the single-process values, and after DDP's averaging the single-process parameter gradient."""
+    ref = _pldm_reference()
+    got = launch(_pldm_rank_worker, (), WORLD)
+    for terms in got["terms"]:  # every rank holds the global-batch statistics
+        torch.testing.assert_close(terms, ref["terms"], rtol=1e-5, atol=1e-6)
+    assert sum(got["losses"]) / WORLD == pytest.approx(ref["loss"], rel=1e-5)  # temporal terms: local means
+    torch.testing.assert_close(got["w_grad"], ref["w_grad"], rtol=1e-4, atol=1e-6)
+
+
 def test_global_batchnorm_is_plain_batchnorm_outside_a_process_group():
     torch.manual_seed(0)
     model = LeWM(MODEL_PRESETS["smoke"])
@@ -137,9 +199,8 @@ def _train_cfg(data, out, **kw):
         base,
         data=data,
         out=out,
-        model=replace(base.model, history=1, predictor_dropout=0.0),  # dropout masks differ across ranks
+        model=replace(base.model, history=1, predictor_dropout=0.0, num_proj=32),  # dropout masks differ across ranks
         batch_size=16,
-        num_proj=32,
         max_steps=4,
         log_every=1,
         val_batches=2,

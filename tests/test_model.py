@@ -5,7 +5,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from lewm_agents.model import MODEL_PRESETS, LeWM, ModelConfig, effective_rank, parameter_table
+from lewm_agents.diagnostics import effective_rank, parameter_table
+from lewm_agents.model import MODEL_PRESETS, LeWM, ModelConfig
 
 
 def test_paper_preset_matches_reference_parameter_count():

@@ -18,7 +18,7 @@ def gym_loop_example() -> str:
 
 def test_readme_gym_loop_example_runs(tiny_run, tmp_path):
     code = gym_loop_example()
-    path = re.search(r'from_checkpoint\("([^"]+)"', code).group(1)
+    path = re.search(r'(?:from_checkpoint|load_agent)\("([^"]+)"', code).group(1)
     (tmp_path / path).parent.mkdir(parents=True)
     (tmp_path / path).symlink_to(tiny_run, target_is_directory=True)
     # a subprocess, as a user would run it (conftest's headless settings are in this process's environment); one

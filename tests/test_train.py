@@ -15,18 +15,19 @@ from safetensors.torch import load_file
 
 from lewm_agents.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from lewm_agents.data import ClipDataset
+from lewm_agents.data.batch import Batch
 from lewm_agents.loss import lewm_loss, sigreg
 from lewm_agents.model import LeWM
 from lewm_agents.monitor import read_metrics
 from lewm_agents.train import TRAIN_PRESETS, StepBatches, config_from_args, lr_at, train
 
 
-def _cfg(data, out, **kw):
+def _cfg(data, out, lam=None, **kw):
     base = TRAIN_PRESETS["smoke"]
-    kw.setdefault("model", replace(base.model, history=1))
-    return replace(
-        base, data=data, out=out, batch_size=16, num_proj=32, progress=False, device="cpu", val_batches=2, **kw
-    )
+    kw.setdefault("model", replace(base.model, history=1, num_proj=32))
+    if lam is not None:
+        kw["model"] = replace(kw["model"], lam=lam)
+    return replace(base, data=data, out=out, batch_size=16, progress=False, device="cpu", val_batches=2, **kw)
 
 
 def test_schedule_warms_up_then_decays_to_zero():
@@ -48,7 +49,7 @@ def test_step_batches_are_a_pure_function_of_the_step():
 def test_training_lowers_the_loss_without_collapse(tworoom_data, tmp_path):
     cfg = _cfg(tworoom_data, tmp_path / "run", max_steps=120, lr=2e-3, warmup=0.05)
     ds = ClipDataset(tworoom_data, num_steps=2, frameskip=5, action_stats=load_stats(cfg))
-    pixels, actions = map(torch.stack, zip(*[ds[i] for i in range(0, len(ds), max(1, len(ds) // 64))]))
+    pixels, actions = Batch.collate([ds[i] for i in range(0, len(ds), max(1, len(ds) // 64))])[:2]
 
     def val_loss(model):
         with torch.no_grad():
@@ -56,7 +57,7 @@ def test_training_lowers_the_loss_without_collapse(tworoom_data, tmp_path):
                 model.eval(),
                 pixels,
                 actions,
-                lam=cfg.lam,
+                lam=cfg.model.lam,
                 num_proj=256,
                 generator=torch.Generator().manual_seed(0),
                 with_stats=True,
@@ -172,7 +173,7 @@ def test_paper_preset_is_the_official_recipe():
     assert (m.predictor_depth, m.predictor_heads, m.predictor_head_dim, m.predictor_mlp_dim) == (6, 16, 64, 2048)
     assert (m.predictor_dropout, m.history, m.frameskip, m.action_smoothed_dim) == (0.1, 3, 5, 10)
     assert (cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.warmup, cfg.grad_clip) == (128, 5e-5, 1e-3, 0.01, 1.0)
-    assert (cfg.lam, cfg.num_proj, cfg.epochs, cfg.max_steps, cfg.seed) == (0.09, 1024, 10.0, None, 3072)
+    assert (m.lam, m.num_proj, cfg.epochs, cfg.max_steps, cfg.seed) == (0.09, 1024, 10.0, None, 3072)
     assert (cfg.precision, cfg.num_workers, cfg.prefetch, cfg.val_fraction) == ("auto", 6, 3, 0.1)
     assert lr_at(0, 1000, cfg.lr, cfg.warmup) == pytest.approx(5e-6)  # 1% warm-up: 10 steps of 1000
     assert lr_at(9, 1000, cfg.lr, cfg.warmup) == pytest.approx(5e-5) and lr_at(999, 1000, cfg.lr, cfg.warmup) < 1e-9
@@ -204,11 +205,11 @@ def test_loader_ships_uint8_clips_and_workers_do_not_change_the_batches(tworoom_
     ds = ClipDataset(tworoom_data, num_steps=2, frameskip=5, action_stats=load_stats(cfg))
     plain = list(make_loader(ds, cfg, torch.device("cpu"), 0, 5))
     pooled = list(make_loader(ds, replace(cfg, num_workers=2, prefetch=2), torch.device("cpu"), 2, 5))
-    pixels, actions = plain[0]
+    pixels, actions = plain[0].pixels, plain[0].actions
     assert pixels.dtype == torch.uint8 and pixels.shape == (8, 2, 64, 64, 3)  # normalised later, on the device
     assert actions.dtype == torch.float32 and actions.shape == (8, 2, 10)
-    for (p1, a1), (p2, a2) in zip(plain[2:], pooled, strict=True):  # resuming at step 2, with workers
-        assert torch.equal(p1, p2) and torch.equal(a1, a2)
+    for b1, b2 in zip(plain[2:], pooled, strict=True):  # resuming at step 2, with workers
+        assert torch.equal(b1.pixels, b2.pixels) and torch.equal(b1.actions, b2.actions)
 
 
 @pytest.mark.slow  # inductor compiles the encoder, projectors and predictor on CPU: minutes on 2 cores

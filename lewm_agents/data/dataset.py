@@ -1,12 +1,14 @@
 """Training-time reading: clips of T frames ``frameskip`` rows apart with their action blocks, as torch tensors.
 
 Dimension letters: N rows in the file, E episodes, L rows of one episode, T clip frames (num_steps), F frameskip,
-A action dim, K clips, H = W image side.
+A action dim, K clips, H = W image side, P / S proprio / state dims.
 
 A clip starting at row ``s`` of an episode holds frames ``s, s+F, ..., s+(T-1)F`` and T action blocks; block i is the
 F raw actions of rows ``s+iF .. s+iF+F-1`` (taken after frame i, leading to frame i+1), z-scored and flattened to F*A.
 Every start ``0 .. L - T*F`` is a clip (stride 1), as in the official loader. The episode's final NaN action becomes
-0 after normalising, as in LeWM's training code.
+0 after normalising, as in LeWM's training code. Items are `lewm_agents.data.batch.Batch` es: on request also the
+``proprio`` / ``state`` columns at the clip's frames, and a hindsight goal frame from the future of the same episode
+(`HindsightGoals`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lewm_agents.data.batch import EXTRA_FIELDS, Batch, HindsightGoals
 from lewm_agents.data.format import DatasetError, DatasetReader
 
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
@@ -129,8 +132,15 @@ def _check_episodes(reader: DatasetReader, episodes: Sequence[int]) -> np.ndarra
 class ClipDataset(torch.utils.data.Dataset):
     """Clips of ``num_steps`` frames, ``frameskip`` rows apart, with their normalised action blocks.
 
-    Items are ``(pixels, actions)``: pixels uint8 (T, H, W, 3) and actions float32 (T, F*A). The HDF5 file is opened
-    lazily in each process, so DataLoader workers (fork or spawn) each get their own handle.
+    Items are `Batch` es without the leading B: ``pixels`` uint8 (T, H, W, 3), ``actions`` float32 (T, F*A), and on
+    request ``proprio`` / ``state`` (T, P) and a hindsight ``goal_pixels`` (H, W, 3) with its ``goal_offset``. A
+    DataLoader over it needs ``collate_fn=Batch.collate``. The HDF5 file is opened lazily in each process, so
+    DataLoader workers (fork or spawn) each get their own handle.
+
+    The index is a clip number, or a pair ``(clip, draw)``: the goal of a clip is drawn from a generator seeded with
+    ``(seed, clip, draw)``, so a sampler that passes the training step as ``draw`` (``StepBatches(draws=True)``) gets
+    new goals every epoch and the same ones on a resumed run; a plain clip number is draw 0 (fixed goals, e.g. for
+    validation).
 
     Args:
         path: Dataset file.
@@ -139,10 +149,13 @@ class ClipDataset(torch.utils.data.Dataset):
         action_stats: Normalisation of the actions (compute it on the training episodes).
         episodes: Episodes to draw clips from; None uses all.
         in_memory: Load the selected episodes' pixels into RAM. None: only when they take less than 2 GiB.
+        fields: Extra per-frame columns to return, from ``("proprio", "state")``.
+        goals: Draw a hindsight goal per clip (then every clip has at least ``goals.min_offset`` later frames).
+        seed: Seed of the goal draws.
 
     Example:
         >>> ds = ClipDataset("data/pusht.h5", num_steps=4, frameskip=5, action_stats=stats)  # doctest: +SKIP
-        >>> pixels, actions = ds[0]  # (4, 64, 64, 3) uint8, (4, 10) float32  # doctest: +SKIP
+        >>> ds[0].pixels.shape, ds[0].actions.shape  # (4, 64, 64, 3) uint8, (4, 10) float32  # doctest: +SKIP
     """
 
     def __init__(
@@ -154,11 +167,18 @@ class ClipDataset(torch.utils.data.Dataset):
         action_stats: ActionStats,
         episodes: Sequence[int] | None = None,
         in_memory: bool | None = None,
+        fields: Sequence[str] = (),
+        goals: HindsightGoals | None = None,
+        seed: int = 0,
     ) -> None:
         if num_steps < 1 or frameskip < 1:
             raise ValueError(f"num_steps and frameskip must be >= 1, got {num_steps} and {frameskip}.")
+        bad = [f for f in fields if f not in EXTRA_FIELDS]
+        if bad:
+            raise ValueError(f"unknown ClipDataset fields {bad}; valid: {', '.join(EXTRA_FIELDS)}.")
         self.path = pathlib.Path(path)
         self.num_steps, self.frameskip, self.action_stats = num_steps, frameskip, action_stats
+        self.fields, self.goals, self.seed = tuple(fields), goals, seed
         with DatasetReader(self.path) as reader:
             if len(action_stats.mean) != reader.action_dim:
                 raise ValueError(
@@ -169,6 +189,8 @@ class ClipDataset(torch.utils.data.Dataset):
             self.action_dim = reader.action_dim
             self.frame_shape: tuple[int, int, int] = (reader.image_size, reader.image_size, 3)
             span = num_steps * frameskip  # rows covered by one clip's actions
+            if goals is not None:  # a clip needs a frame min_offset rows after its first one
+                span = max(span, goals.min_offset + 1)
             counts = np.maximum(reader.ep_len[selected].astype(np.int64) - span + 1, 0)  # (E',) clips per episode
             if counts.sum() == 0:
                 raise DatasetError(
@@ -180,6 +202,15 @@ class ClipDataset(torch.utils.data.Dataset):
                 [np.repeat(selected, counts), np.concatenate([np.arange(c) for c in counts])], axis=1
             ).astype(np.int64)  # (K, 2): (episode, start)
             self._ep_offset = reader.ep_offset.copy()  # (E,)
+            self._ep_len = reader.ep_len.astype(np.int64)  # (E,)
+            missing = [f for f in self.fields if f not in reader.columns]
+            if missing:
+                raise DatasetError(
+                    f"{self.path} has no {missing} column(s), which this method trains on. Record the data from an "
+                    f"env that reports them in info (all lewm/* envs report 'state' and 'proprio'), or pick a method "
+                    f"that does not need them."
+                )
+            self._columns = {f: reader.column(f).astype(np.float32) for f in self.fields}  # (N, P) each
             action = action_stats.normalize(reader.column("action"))  # (N, A)
             self._action = np.nan_to_num(action, nan=0.0)  # (N, A): the final NaN row becomes 0 after normalising
             rows = _episode_rows(reader, selected[counts > 0])  # (R,) rows any clip can touch
@@ -198,21 +229,39 @@ class ClipDataset(torch.utils.data.Dataset):
         """Number of clips K."""
         return len(self.clip_index)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Clip ``i``: pixels uint8 (T, H, W, 3) and actions float32 (T, F*A)."""
+    def __getitem__(self, index: int | tuple[int, int]) -> Batch:
+        """Clip ``index`` (or ``(clip, draw)``, see the class docstring) as a `Batch` without the leading B."""
+        i, draw = index if isinstance(index, tuple) else (index, 0)
         if not -len(self) <= i < len(self):
             raise IndexError(f"clip {i} out of range for {len(self)} clips")
+        i = int(i) % len(self)
         episode, start = self.clip_index[i]
         first = int(self._ep_offset[episode] + start)
         rows = first + np.arange(self.num_steps) * self.frameskip  # (T,)
-        if self._pixels is not None:
-            pixels = self._pixels[self._row_pos[rows]]  # (T, H, W, 3)
-        else:
-            pixels = self._get_reader().frames(rows)  # (T, H, W, 3)
+        goal_row = None
+        if self.goals is not None:
+            rng = np.random.default_rng([self.seed, i, int(draw)])
+            offset = self.goals.draw(int(self._ep_len[episode] - 1 - start), rng)  # env steps to the goal frame
+            goal_row = first + offset
+            rows = np.append(rows, goal_row)  # read with the clip's frames: one read
+        frames = self._frames(rows)  # (T[+1], H, W, 3)
         span = self.num_steps * self.frameskip
         actions = self._action[first : first + span]  # (T*F, A): row-major, so each block is time-major
         actions = actions.reshape(self.num_steps, self.frameskip * self.action_dim)  # (T, F*A)
-        return torch.from_numpy(np.ascontiguousarray(pixels)), torch.from_numpy(actions.copy())
+        extra = {f: torch.from_numpy(col[rows[: self.num_steps]]) for f, col in self._columns.items()}  # (T, P)
+        return Batch(
+            pixels=torch.from_numpy(np.ascontiguousarray(frames[: self.num_steps])),
+            actions=torch.from_numpy(actions.copy()),
+            goal_pixels=None if goal_row is None else torch.from_numpy(np.ascontiguousarray(frames[-1])),
+            goal_offset=None if goal_row is None else torch.tensor(goal_row - first, dtype=torch.int64),
+            **extra,
+        )
+
+    def _frames(self, rows: np.ndarray) -> np.ndarray:
+        """Frames of file rows ``(R,)`` (increasing) -> ``(R, H, W, 3)`` uint8, from memory or the file."""
+        if self._pixels is not None:
+            return self._pixels[self._row_pos[rows]]  # (R, H, W, 3)
+        return self._get_reader().frames(rows)  # (R, H, W, 3)
 
     def _get_reader(self) -> DatasetReader:
         """The reader of this process: a handle inherited through fork is never reused."""

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from lewm_agents.data.batch import Batch, HindsightGoals
 from lewm_agents.data.dataset import ActionStats, ClipDataset, compute_action_stats, split_episodes
 from lewm_agents.data.format import DatasetError, DatasetReader, Episode, EpisodeWriter
 
@@ -55,7 +56,7 @@ def test_clip_pixels_and_action_blocks_match_hand_computed_values(dataset_path: 
     ds = ClipDataset(dataset_path, num_steps=num_steps, frameskip=frameskip, action_stats=STATS, in_memory=in_memory)
     for ep, start in [(1, 0), (3, 5), (3, 14)]:  # (3, 14) is the last clip of episode 3: it holds the NaN row
         i = int(np.flatnonzero((ds.clip_index == [ep, start]).all(axis=1))[0])
-        pixels, actions = ds[i]
+        pixels, actions = ds[i][:2]
         assert pixels.dtype == torch.uint8 and pixels.shape == (num_steps, SIZE, SIZE, 3)
         assert actions.dtype == torch.float32 and actions.shape == (num_steps, frameskip * 2)
         np.testing.assert_array_equal(pixels[:, 0, 0, 0], [ep] * num_steps)
@@ -65,7 +66,7 @@ def test_clip_pixels_and_action_blocks_match_hand_computed_values(dataset_path: 
             raw = np.stack([raw_action(ep, t) for t in rows])  # (F, A)
             expected = np.nan_to_num((raw - np.array(STATS.mean)) / np.array(STATS.std), nan=0.0).reshape(-1)
             np.testing.assert_allclose(actions[block].numpy(), expected, rtol=1e-6)
-    _, last_actions = ds[int(np.flatnonzero((ds.clip_index == [3, 14]).all(axis=1))[0])]
+    _, last_actions = ds[int(np.flatnonzero((ds.clip_index == [3, 14]).all(axis=1))[0])][:2]
     assert (last_actions[-1, 2:] == 0).all()  # the final row's NaN action became 0 after normalising
 
 
@@ -74,13 +75,13 @@ def test_in_memory_and_lazy_reads_agree_and_work_in_a_dataloader(dataset_path: p
     lazy = ClipDataset(dataset_path, num_steps=4, frameskip=1, action_stats=STATS, in_memory=False)
     first = lazy[0]  # opens a handle in this process; forked workers and pickles must not reuse it
     unpickled = pickle.loads(pickle.dumps(lazy))
-    assert all(torch.equal(a, b) for a, b in zip(unpickled[0], first))
-    loader = torch.utils.data.DataLoader(lazy, batch_size=8, num_workers=2, shuffle=False)
-    pixels, actions = zip(*loader)
+    assert all(torch.equal(a, b) for a, b in zip(unpickled[0][:2], first[:2]))
+    loader = torch.utils.data.DataLoader(lazy, batch_size=8, num_workers=2, shuffle=False, collate_fn=Batch.collate)
+    pixels, actions = zip(*(batch[:2] for batch in loader))
     pixels, actions = torch.cat(pixels), torch.cat(actions)  # (K, T, H, W, 3), (K, T, A)
     assert len(pixels) == len(memory)
     for i in range(len(memory)):
-        expected_pixels, expected_actions = memory[i]
+        expected_pixels, expected_actions = memory[i][:2]
         assert torch.equal(pixels[i], expected_pixels) and torch.equal(actions[i], expected_actions)
     lazy.close()
 
@@ -134,3 +135,83 @@ def test_split_episodes_is_disjoint_covering_and_keeps_training_data(num_episode
     np.testing.assert_array_equal(again[0], train)
     with pytest.raises(ValueError):
         split_episodes(num_episodes, 1.0, seed=0)
+
+
+GOALS = [
+    HindsightGoals(),
+    HindsightGoals(distribution="geometric", discount=0.7),
+    HindsightGoals(min_offset=2, max_offset=4),
+]
+
+
+@pytest.mark.parametrize("goals", GOALS, ids=["uniform", "geometric", "capped"])
+def test_hindsight_goals_are_future_frames_of_the_same_episode(dataset_path: pathlib.Path, goals) -> None:
+    ds = ClipDataset(dataset_path, num_steps=2, frameskip=2, action_stats=STATS, goals=goals, seed=5)
+    offsets = []
+    for i in range(len(ds)):
+        ep, start = ds.clip_index[i]
+        for draw in range(6):
+            item = ds[(i, draw)]
+            goal = item.goal_pixels.numpy()
+            assert item.goal_pixels.shape == (SIZE, SIZE, 3) and item.goal_offset.dtype == torch.int64
+            assert goal[0, 0, 0] == ep  # the clip's own episode ...
+            assert goal[0, 0, 1] == start + int(item.goal_offset)  # ... the frame goal_offset steps after its start
+            assert goals.min_offset <= int(item.goal_offset) <= LENGTHS[ep] - 1 - start  # in the future, in the episode
+            if goals.max_offset is not None:
+                assert int(item.goal_offset) <= goals.max_offset
+            offsets.append(int(item.goal_offset))
+    assert len(set(offsets)) > 2  # goals vary
+    again = ClipDataset(dataset_path, num_steps=2, frameskip=2, action_stats=STATS, goals=goals, seed=5)
+    assert all(torch.equal(ds[(i, 3)].goal_pixels, again[(i, 3)].goal_pixels) for i in range(len(ds)))  # reproducible
+    assert torch.equal(ds[4].goal_pixels, ds[(4, 0)].goal_pixels)  # a plain index is draw 0
+
+
+def test_goal_offset_distributions() -> None:
+    rng = np.random.default_rng(0)
+    uniform = np.array([HindsightGoals().draw(9, rng) for _ in range(9000)])
+    assert set(uniform) == set(range(1, 10)) and np.bincount(uniform)[1:].min() > 800  # flat over 1 .. 9
+    geometric = np.array([HindsightGoals(distribution="geometric", discount=0.5).draw(100, rng) for _ in range(9000)])
+    counts = np.bincount(geometric)
+    assert counts[2] / counts[1] == pytest.approx(0.5, abs=0.06) and geometric.max() <= 100  # P(k) ~ 0.5^k
+    short = [HindsightGoals(distribution="geometric", discount=0.99).draw(3, rng) for _ in range(300)]
+    assert set(short) == {1, 2, 3}  # truncated at the episode's end
+    with pytest.raises(ValueError, match="future"):
+        HindsightGoals(min_offset=0)
+
+
+def test_extra_columns_and_the_batch_collate(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "cols.h5"
+    with EpisodeWriter(path, env_id="Toy-v0", image_size=SIZE, action_dim=2) as writer:
+        t = np.arange(10, dtype=np.float32)
+        action = np.zeros((10, 2), np.float32)
+        action[-1] = np.nan
+        writer.write_episode(
+            Episode(
+                pixels=np.zeros((10, SIZE, SIZE, 3), np.uint8),
+                action=action,
+                proprio=t[:, None],
+                state=np.stack([t, -t], 1),
+            )
+        )
+    ds = ClipDataset(path, num_steps=3, frameskip=2, action_stats=STATS, fields=("proprio", "state"))
+    item = ds[1]  # frames 1, 3, 5
+    assert item.proprio.tolist() == [[1.0], [3.0], [5.0]] and item.state[:, 1].tolist() == [-1.0, -3.0, -5.0]
+    assert item.goal_pixels is None and item.goal_offset is None
+    batch = Batch.collate([ds[0], ds[1]])
+    assert batch.proprio.shape == (2, 3, 1) and batch.state.shape == (2, 3, 2) and batch.goal_pixels is None
+    assert batch.to("cpu").size == 2
+    with pytest.raises(DatasetError, match="state"):
+        ClipDataset(
+            dataset_path_without_state(tmp_path), num_steps=1, frameskip=1, action_stats=STATS, fields=("state",)
+        )
+    with pytest.raises(ValueError, match="unknown ClipDataset fields"):
+        ClipDataset(path, num_steps=1, frameskip=1, action_stats=STATS, fields=("reward",))
+
+
+def dataset_path_without_state(tmp_path: pathlib.Path) -> pathlib.Path:
+    path = tmp_path / "nostate.h5"
+    with EpisodeWriter(path, env_id="Toy-v0", image_size=SIZE, action_dim=2) as writer:
+        action = np.zeros((4, 2), np.float32)
+        action[-1] = np.nan
+        writer.write_episode(Episode(pixels=np.zeros((4, SIZE, SIZE, 3), np.uint8), action=action))
+    return path

@@ -75,8 +75,8 @@ def clips_digest(path: pathlib.Path) -> str:
     h = hashlib.sha256()
     try:
         for i in range(len(dataset)):
-            pixels, actions = dataset[i]
-            h.update(pixels.numpy().tobytes() + actions.numpy().tobytes())
+            item = dataset[i]  # a Batch
+            h.update(item.pixels.numpy().tobytes() + item.actions.numpy().tobytes())
     finally:
         dataset.close()
     return h.hexdigest()

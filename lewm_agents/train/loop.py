@@ -1,15 +1,17 @@
-"""Training LeWM: a plain PyTorch loop (reference/lewm.md §4), on one device or data-parallel over several.
+"""Training any registered method: a plain PyTorch loop (reference/lewm.md §4), on one device or data-parallel over
+several. The loop knows the method only through its record (lewm_agents/methods/) and its objective
+(`lewm_agents.protocols.Objective`): it logs whatever metrics the objective returns.
 
 AdamW, linear warm-up then cosine decay stepped per batch, gradient clipping, bf16 autocast where it pays, an optional
 ``torch.compile``, TensorBoard scalars and a per-step ``metrics.jsonl``, tqdm, and checkpoints that resume exactly:
 the batch order of every step is a pure function of (seed, step), and model, optimizer, every rank's RNG states and
 the step are all saved. ``--time-limit`` checkpoints and exits cleanly, so rerunning the same command continues.
 
-Run it with ``lewm train DATA``, ``lewm train DATA --devices K`` (K processes), or
-``torchrun --nproc-per-node K -m lewm_agents.train DATA ...``; lewm_agents/distributed.py says what keeps K processes
-equivalent to one process on the global batch.
+Run it with ``lewm train DATA [--method NAME]``, ``lewm train DATA --devices K`` (K processes), or
+``torchrun --nproc-per-node K -m lewm_agents.train DATA ...`` (both enter through lewm_agents/train/entry.py);
+lewm_agents/distributed.py says what keeps K processes equivalent to one process on the global batch.
 
-Dimension letters: B batch, T clip frames (history + 1), D latent, F action block width.
+Dimension letters: B batch, T clip frames, D latent, F action block width.
 """
 
 from __future__ import annotations
@@ -33,55 +35,14 @@ from lewm_agents.checkpoint import (
     save_checkpoint,
 )
 from lewm_agents.data import ActionStats, ClipDataset, DatasetReader, compute_action_stats, split_episodes
+from lewm_agents.data.batch import Batch
 from lewm_agents.distributed import DistEnv
-from lewm_agents.learner import Learner, recalibrate_batchnorm, validate
-from lewm_agents.model import LeWM, ModelConfig
+from lewm_agents.methods import Method, get_method
 from lewm_agents.monitor import Monitor
-from lewm_agents.recipe import TRAIN_PRESETS, TrainConfig, config_from_args
 from lewm_agents.runtime import resolve_precision
 from lewm_agents.schedule import StepBatches, lr_at
-
-__all__ = [
-    "TRAIN_PRESETS",
-    "Learner",
-    "StepBatches",
-    "TrainConfig",
-    "config_from_args",
-    "describe",
-    "lr_at",
-    "make_loader",
-    "recalibrate_batchnorm",
-    "train",
-    "validate",
-]
-
-
-# Settings that may change between a run and its resumption; anything else must match or the resume is refused.
-_RESUMABLE = {
-    "resume",
-    "progress",
-    "device",
-    "devices",
-    "num_workers",
-    "prefetch",
-    "in_memory",
-    "compile",
-    "deterministic",
-    "time_limit",
-    "log_every",
-    "ckpt_every",
-    "keep_last",
-    "val_every",
-    "val_batches",
-    "epochs",
-    "max_steps",
-    "out",
-    "data",
-    "bn_recalibration",
-    "collapse_rank",
-    "collapse_std",
-    "collapse_patience",
-}
+from lewm_agents.train.config import TrainConfig, recipe_diff
+from lewm_agents.train.learner import Learner, recalibrate_batchnorm, validate
 
 
 @dataclass
@@ -89,7 +50,8 @@ class _Run:
     """What the loop needs, assembled from the config and the dataset (no module-level state)."""
 
     cfg: TrainConfig
-    model_cfg: ModelConfig
+    method: Method
+    model_cfg: Any
     device: torch.device
     env: DistEnv
     amp: torch.dtype | None
@@ -103,6 +65,7 @@ class _Run:
 
 
 def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: float) -> _Run:
+    method = get_method(cfg.method)
     with DatasetReader(cfg.data) as reader:
         if reader.image_size != cfg.model.image_size:
             raise ValueError(
@@ -124,38 +87,61 @@ def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: floa
             "train_episodes": len(train_eps),
             "val_episodes": len(val_eps),
         }
-    T = model_cfg.history + 1
-    train_set = ClipDataset(
-        cfg.data,
-        num_steps=T,
-        frameskip=model_cfg.frameskip,
-        action_stats=stats,
-        episodes=train_eps,
-        in_memory=cfg.in_memory,
+    spec = method.clips(model_cfg)
+    clips = dict(
+        num_steps=spec.frames, frameskip=model_cfg.frameskip, action_stats=stats, fields=spec.fields, goals=spec.goals
     )
+    train_set = ClipDataset(cfg.data, episodes=train_eps, in_memory=cfg.in_memory, seed=cfg.seed, **clips)
     val_set = None
     if len(val_eps):
         try:
-            val_set = ClipDataset(
-                cfg.data, num_steps=T, frameskip=model_cfg.frameskip, action_stats=stats, episodes=val_eps
-            )
+            val_set = ClipDataset(cfg.data, episodes=val_eps, seed=cfg.seed + 1, **clips)
         except ValueError:  # validation episodes all too short for a clip: train without validation
             val_set = None
-    steps_per_epoch = len(train_set) // cfg.batch_size
+    steps_per_epoch, total = _schedule(cfg, len(train_set))
+    amp = resolve_precision(cfg.precision, device)
+    return _Run(
+        cfg, method, model_cfg, device, env, amp, stats, train_set, val_set, meta, steps_per_epoch, total, started
+    )
+
+
+def _schedule(cfg: TrainConfig, clips: int) -> tuple[int, int]:
+    """Steps per epoch and in the whole run, for ``clips`` training clips."""
+    steps_per_epoch = clips // cfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(
-            f"{cfg.data} yields {len(train_set)} training clips, fewer than one batch of {cfg.batch_size}. Collect "
+            f"{cfg.data} yields {clips} training clips, fewer than one batch of {cfg.batch_size}. Collect "
             f"more episodes (lewm collect ... --episodes N) or pass a smaller --batch-size."
         )
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    amp = resolve_precision(cfg.precision, device)
-    return _Run(cfg, model_cfg, device, env, amp, stats, train_set, val_set, meta, steps_per_epoch, total, started)
+    return steps_per_epoch, cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+
+
+def schedule_steps(cfg: TrainConfig) -> int:
+    """The optimizer steps `train` (cfg) runs: ``max_steps``, or ``epochs`` passes over the training clips of
+    ``cfg.data`` (which depend on the method's clip length). The benchmark gives every method this many steps of
+    the reference recipe, so budgets are equal in gradient steps."""
+    if cfg.max_steps:
+        return cfg.max_steps
+    method = get_method(cfg.method)
+    with DatasetReader(cfg.data) as reader:
+        train_eps, _ = split_episodes(reader.num_episodes, cfg.val_fraction, cfg.seed)
+        stats = compute_action_stats(reader, train_eps)
+        model_cfg = replace(cfg.model, action_dim=reader.action_dim)
+    spec = method.clips(model_cfg)
+    clips = ClipDataset(
+        cfg.data,
+        num_steps=spec.frames,
+        frameskip=model_cfg.frameskip,
+        action_stats=stats,
+        episodes=train_eps,
+        in_memory=False,  # counting only
+        goals=spec.goals,
+    )
+    return _schedule(cfg, len(clips))[1]
 
 
 def _check_resume(cfg: TrainConfig, saved: dict[str, Any], ckpt: Path) -> None:
-    old = saved.get("train", {})
-    new = cfg.to_dict()
-    diff = {k: (old.get(k), new[k]) for k in new if k not in _RESUMABLE and k in old and old[k] != new[k]}
+    diff = recipe_diff(saved.get("train", {}), cfg.to_dict())
     if diff:
         raise CheckpointError(
             f"cannot resume {ckpt}: it was trained with other settings {diff} (saved vs requested). Resume with the "
@@ -164,8 +150,8 @@ def _check_resume(cfg: TrainConfig, saved: dict[str, Any], ckpt: Path) -> None:
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train a LeWM on ``cfg.data`` into ``cfg.out``; returns a summary (steps, seconds, final metrics, checkpoint,
-    whether the schedule finished).
+    """Train ``cfg.method`` on ``cfg.data`` into ``cfg.out``; returns a summary (steps, seconds, final metrics,
+    checkpoint, whether the schedule finished).
 
     Inside torchrun (or ``lewm train --devices K``) every process calls this; it joins the process group itself.
     Refuses to overwrite a run that already has checkpoints unless ``resume`` is set, so nothing written is lost.
@@ -238,6 +224,7 @@ def _save(run: _Run, learner: Learner, step: int, train_seconds: float, metrics:
         path = save_checkpoint(
             Path(run.cfg.out) / "checkpoints" / f"step_{step:08d}",
             learner.model,
+            method=run.cfg.method,
             action_stats=run.stats,
             meta=meta,
             trainer_state=(tensors, extra),
@@ -256,13 +243,16 @@ def make_loader(
     env: DistEnv | None = None,
 ) -> torch.utils.data.DataLoader:
     """The training DataLoader: this rank's share of the batches of steps ``start .. total - 1`` (``StepBatches``),
-    ``cfg.num_workers`` workers prefetching ``cfg.prefetch`` batches each, pinned memory on CUDA. It ships uint8
-    frames ``(B, T, h, w, 3)`` (a quarter of float32's bytes); the model normalises them on the device."""
+    ``cfg.num_workers`` workers prefetching ``cfg.prefetch`` batches each, pinned memory on CUDA. It ships `Batch` es
+    of uint8 frames ``(B, T, h, w, 3)`` (a quarter of float32's bytes; the model normalises them on the device); a
+    dataset that draws goals gets the step with every index, so goals differ per epoch and resume exactly."""
     env = env or DistEnv()
-    sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start, total, env.rank, env.world)
+    draws = dataset.goals is not None
+    sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start, total, env.rank, env.world, draws=draws)
     return torch.utils.data.DataLoader(
         dataset,
         batch_sampler=sampler,
+        collate_fn=Batch.collate,
         num_workers=cfg.num_workers,
         pin_memory=device.type == "cuda",
         prefetch_factor=cfg.prefetch if cfg.num_workers else None,
@@ -291,10 +281,11 @@ def _loop(run: _Run, learner: Learner, start_step: int, train_seconds: float) ->
     monitor = Monitor(
         cfg.out,
         start_step=start_step,
-        latent_dim=run.model_cfg.latent_dim,
+        latent_dim=getattr(learner.model, "latent_dim", None),
         collapse_fraction=cfg.collapse_rank,
         collapse_std=cfg.collapse_std,
         collapse_patience=cfg.collapse_patience,
+        collapse_hint=run.method.collapse_hint,
         write=env.is_main,
         config=cfg.to_dict(),
     )
@@ -313,26 +304,27 @@ def _loop(run: _Run, learner: Learner, start_step: int, train_seconds: float) ->
     reserve = 10.0  # seconds kept for the final checkpoint under a time limit; updated from measured saves
     t_last, clips_since, done, stopped = time.perf_counter(), 0, start_step, None
     try:
-        for step, (pixels, actions) in enumerate(loader, start=start_step):
+        for step, batch in enumerate(loader, start=start_step):
             t0 = time.perf_counter()
             done = step + 1
             lr = lr_at(step, run.total_steps, cfg.lr, cfg.warmup)
-            log_now = done % cfg.log_every == 0 or step == start_step or done == run.total_steps
-            pixels = pixels.to(device, non_blocking=True)  # (B, T, h, w, 3) uint8: normalised on the device
-            actions = actions.to(device, non_blocking=True)  # (B, T, F)
-            values, m = learner.step(pixels, actions, lr, with_stats=log_now)
-            monitor.step(done, lr, values)
+            # statistics on a grid of steps (the same in a resumed run, so metrics.jsonl reads as one run); the first
+            # step of a resumed run is logged too, without them
+            stats_now = done % cfg.log_every == 0 or done == 1 or done == run.total_steps
+            log_now = stats_now or step == start_step
+            batch = batch.to(device, non_blocking=True)  # uint8 frames: normalised on the device
+            m = learner.step(batch, lr, with_stats=stats_now)
+            monitor.step(done, lr, m)
             train_seconds += time.perf_counter() - t0
-            clips_since += pixels.shape[0] * env.world
+            clips_since += batch.size * env.world
             val_now = run.val_set is not None and (done % val_every == 0 or done == run.total_steps)
             if val_now:
                 val = validate(
                     learner.model,
+                    learner.make_objective(torch.Generator(device=device).manual_seed(cfg.seed)),
                     run.val_set,
                     batch_size=cfg.batch_size,
                     batches=cfg.val_batches,
-                    lam=cfg.lam,
-                    num_proj=cfg.num_proj,
                     device=device,
                     amp=run.amp,
                     seed=cfg.seed,
@@ -347,22 +339,18 @@ def _loop(run: _Run, learner: Learner, start_step: int, train_seconds: float) ->
                 if log_now:
                     now = time.perf_counter()
                     metrics.update({k: v for k, v in entries[-1].items() if k != "step"})
-                    metrics.update({k: float(v) for k, v in m.items() if k not in entries[-1]})
                     metrics["clips_per_s"] = clips_since / max(now - t_last, 1e-9)
                     t_last, clips_since = now, 0
                     monitor.log(done, metrics)
-                    bar.set_postfix(
-                        loss=f"{metrics['loss']:.4f}",
-                        pred=f"{metrics['pred_loss']:.4f}",
-                        sigreg=f"{metrics['sigreg_loss']:.3f}",
-                        refresh=False,
-                    )
+                    shown = [k for k in m if k != "grad_norm"][:4]  # the loss and the first terms the objective names
+                    bar.set_postfix({k: f"{metrics[k]:.4g}" for k in shown}, refresh=False)
             bar.update(1)
             if done == run.total_steps and cfg.bn_recalibration:
                 t0 = time.perf_counter()
                 metrics["bn_recalibration_batches"] = float(
                     recalibrate_batchnorm(
                         learner.model,
+                        learner.make_objective(torch.Generator(device=device).manual_seed(cfg.seed + 2)),
                         run.train_set,
                         batches=cfg.bn_recalibration,
                         batch_size=cfg.batch_size,
@@ -399,19 +387,12 @@ def _loop(run: _Run, learner: Learner, start_step: int, train_seconds: float) ->
 
 def describe(cfg: TrainConfig, action_dim: int = 2) -> dict[str, Any]:
     """Parameter counts per module and counted FLOPs of one training step (used by ``lewm train --dry-run``)."""
-    from lewm_agents.flops import count_step_flops
-    from lewm_agents.model import parameter_table
+    from lewm_agents.diagnostics import parameter_table
+    from lewm_agents.flops import count_objective_flops
 
+    method = get_method(cfg.method)
     model_cfg = replace(cfg.model, action_dim=action_dim)
     with torch.device("meta"):  # shapes only: the paper model is built in no time and no memory
-        model = LeWM(model_cfg)
-    flops = count_step_flops(model_cfg, cfg.batch_size, cfg.num_proj)
-    return {"parameters": parameter_table(model), "clip_frames": cfg.model.history + 1, "flops": flops}
-
-
-if __name__ == "__main__":  # torchrun --nproc-per-node K -m lewm_agents.train DATA --preset paper ...
-    import sys
-
-    from lewm_agents.cli import main
-
-    raise SystemExit(main(["train", *sys.argv[1:]]))
+        model = method.build(model_cfg)
+    flops = count_objective_flops(method, model_cfg, cfg.batch_size)
+    return {"parameters": parameter_table(model), "clip_frames": method.clips(model_cfg).frames, "flops": flops}

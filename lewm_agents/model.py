@@ -1,5 +1,8 @@
 """LeWorldModel: ViT encoder + projector, action embedder, AdaLN-zero causal predictor (reference/lewm.md §2).
 
+A small CNN encoder (``ModelConfig.encoder="cnn"``, as DreamerV3 and TD-MPC2 use at 64 px) is an option for CPU
+scales; the paper's ViT stays the default.
+
 The model knows tensors only: no environments, trainers or files.
 
 Dimension letters: B batch, T time (frames), S planning samples, H horizon (action blocks), D latent, E encoder width,
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +30,12 @@ class ModelConfig:
 
     image_size: int = 224
     """Side of the square input frames, in pixels (frames of another size are refused)."""
+    encoder: Literal["vit", "cnn"] = "vit"
+    """Encoder family: 'vit' (the paper's ViT with a CLS token) or 'cnn' (a strided conv stack, DreamerV3-style; a
+    deliberate difference from the paper for CPU scales). The CNN uses encoder_dim and cnn_width; the ViT fields are
+    then unused."""
+    cnn_width: int = 32
+    """CNN: channels of the first conv stage (doubled at each of the stride-2 stages down to a 4 x 4 map)."""
     patch_size: int = 14
     """ViT patch side; image_size must be a multiple of it."""
     encoder_dim: int = 192
@@ -60,7 +70,14 @@ class ModelConfig:
     """Frames of context the predictor sees (learned positions cover this many); 3 in the paper, 1 for TwoRoom."""
 
     def __post_init__(self) -> None:
-        if self.image_size % self.patch_size != 0:
+        if self.encoder not in ("vit", "cnn"):
+            raise ValueError(f"ModelConfig.encoder must be 'vit' or 'cnn', got {self.encoder!r}.")
+        if self.encoder == "cnn" and (self.image_size < 8 or self.image_size & (self.image_size - 1)):
+            raise ValueError(
+                f"the CNN encoder halves the frame down to 4 x 4 pixels, so image_size must be a power of two >= 8, "
+                f"got {self.image_size}. Collect frames at e.g. --image-size 64, or use --model.encoder vit."
+            )
+        if self.encoder == "vit" and self.image_size % self.patch_size != 0:
             raise ValueError(
                 f"image_size {self.image_size} is not divisible by patch_size {self.patch_size}: the ViT cuts frames "
                 f"into whole patches. Pick a patch size that divides the frame (for {self.image_size} px: "
@@ -70,6 +87,7 @@ class ModelConfig:
             )
         for name in (
             "image_size",
+            "cnn_width",
             "patch_size",
             "encoder_dim",
             "encoder_depth",
@@ -207,6 +225,28 @@ class ViTEncoder(nn.Module):
         return self.norm(x[:, 0])  # (B, E)
 
 
+class CNNEncoder(nn.Module):
+    """Strided conv stack (DreamerV3's image encoder shape): stride-2 4x4 convs, each followed by a channel LayerNorm
+    (GroupNorm with one group) and SiLU, from the frame down to a 4 x 4 map with channels cnn_width x 2^k, then the
+    flattened map -> Linear -> LayerNorm, an ``encoder_dim`` vector like the ViT's CLS token. Flattening (not pooling)
+    keeps where things are: PushT's success rule needs positions to ~2.5 px at 64 px."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        side, c_in, c_out = cfg.image_size, 3, cfg.cnn_width
+        while side > 4:
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.GroupNorm(1, c_out), nn.SiLU()]
+            side, c_in, c_out = side // 2, c_out, min(2 * c_out, 8 * cfg.cnn_width)
+        self.convs = nn.Sequential(*layers)
+        self.out = nn.Linear(c_in * side * side, cfg.encoder_dim)
+        self.norm = nn.LayerNorm(cfg.encoder_dim, eps=1e-12)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.convs(x).flatten(1)  # (B, C*4*4)
+        return self.norm(self.out(x))  # (B, E)
+
+
 class MLP(nn.Module):
     """Projector: Linear, BatchNorm1d, GELU, Linear (§2.3). BatchNorm undoes the ViT's final LayerNorm, which would
     otherwise stop SIGReg from shaping the latent distribution."""
@@ -327,7 +367,7 @@ class LeWM(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoder = ViTEncoder(cfg)
+        self.encoder = ViTEncoder(cfg) if cfg.encoder == "vit" else CNNEncoder(cfg)
         self.projector = MLP(cfg.encoder_dim, cfg.projector_hidden, cfg.latent_dim)
         self.action_encoder = Embedder(cfg.action_block_dim, cfg.action_smoothed_dim, cfg.latent_dim)
         self.predictor = ARPredictor(cfg)

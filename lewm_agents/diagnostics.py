@@ -18,10 +18,12 @@ Dimension letters: B problems (envs), S samples, H horizon (action blocks), F ac
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -409,3 +411,50 @@ def success_curve(
         ],
         "figures": _figure(figure, "success vs training steps", f"{episodes} protocol episodes per checkpoint.", draw),
     }
+
+
+# ------------------------------------------------------------------------------------------------------- the command
+
+
+@dataclass(frozen=True)
+class DiagnoseConfig:
+    """Where is success lost? One diagnostic per call; writes diagnose_<what>.json (+ .png) under --out."""
+
+    what: Literal["ceiling", "tasks", "latent-cost", "curve"]
+    """'ceiling' (plan with the true simulator), 'tasks' (start-goal distances of the protocol), 'latent-cost'
+    (latent cost vs true distance on held-out episodes) or 'curve' (success of every saved checkpoint of a run)."""
+    data: Path | None = None
+    """Dataset of the protocol's start/goal pairs (default for latent-cost and curve: the checkpoint's)."""
+    checkpoint: Path | None = None
+    """Run directory (curve) or checkpoint (latent-cost)."""
+    episodes: int = 50
+    """Protocol episodes (ceiling: its full budget costs ~225k simulated env steps per plan, so fewer), or held-out
+    episodes (latent-cost)."""
+    out: Path = Path("results/diagnostics")
+    """Output directory."""
+    device: str = "cpu"
+    """Torch device (latent-cost, curve)."""
+
+    def __post_init__(self) -> None:
+        if self.what in ("ceiling", "tasks") and self.data is None:
+            raise ValueError(f"`lewm diagnose {self.what}` needs --data DATASET.h5 (the protocol draws pairs there).")
+        if self.what in ("latent-cost", "curve") and self.checkpoint is None:
+            raise ValueError(f"`lewm diagnose {self.what}` needs --checkpoint RUN_DIR.")
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}.")
+
+
+def diagnose(cfg: DiagnoseConfig) -> dict[str, Any]:
+    """Run one diagnostic and write its JSON (and figure) under ``cfg.out``; returns the result."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    fig = cfg.out / f"diagnose_{cfg.what}.png"
+    if cfg.what == "ceiling":
+        result = protocol_ceiling(cfg.data, episodes=cfg.episodes)
+    elif cfg.what == "tasks":
+        result = task_stats(cfg.data, episodes=cfg.episodes, figure=fig)
+    elif cfg.what == "latent-cost":
+        result = latent_cost_vs_distance(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device, figure=fig)
+    else:
+        result = success_curve(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device, figure=fig)
+    (cfg.out / f"diagnose_{cfg.what}.json").write_text(json.dumps(result, indent=2, default=str))
+    return result

@@ -83,6 +83,8 @@ class PushTExpertPolicy:
         reach_position: A target counts as reached within this many units ...
         reach_angle: ... and this many radians.
         target_margin: Sampled target Ts keep this clearance from the walls, in units.
+        speed: Scale of every move (approach and push): lower is slower, more careful pushing (human demonstrations
+            are slow), which also moves the block less between a frame and the frame 25 steps later.
 
     Example:
         >>> policy = PushTExpertPolicy(seed=0)
@@ -114,6 +116,7 @@ class PushTExpertPolicy:
         reach_position: float = 15.0,
         reach_angle: float = math.pi / 12,
         target_margin: float = 40.0,
+        speed: float = 1.0,
     ) -> None:
         if action_space is None:
             action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
@@ -124,6 +127,8 @@ class PushTExpertPolicy:
         for name, p in (("explore_prob", explore_prob), ("goal_prob", goal_prob)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}.")
+        if not 0.0 < speed <= 1.0:
+            raise ValueError(f"speed scales the actions and must be in (0, 1], got {speed!r}.")
         if candidates < 1 or target_steps < 1 or reach_position <= 0 or reach_angle <= 0 or target_margin < 0:
             raise ValueError(
                 "need candidates >= 1, target_steps >= 1, reach_position > 0, reach_angle > 0 and target_margin >= 0; "
@@ -134,7 +139,7 @@ class PushTExpertPolicy:
         self.noise, self.explore_prob, self.goal_prob = float(noise), float(explore_prob), float(goal_prob)
         self.candidates, self.target_steps = int(candidates), int(target_steps)
         self.reach_position, self.reach_angle = float(reach_position), float(reach_angle)
-        self.target_margin = float(target_margin)
+        self.target_margin, self.speed = float(target_margin), float(speed)
         self._rng = np.random.default_rng(seed)
         self._sim: PushTEnv | None = None  # private simulator for the look-ahead, made on first use
         self.stats = {"targets": 0, "reached": 0, "steps_to_reach": 0}
@@ -177,9 +182,7 @@ class PushTExpertPolicy:
             elif self._steps > self.approach_timeout:
                 self._decide(state)
         if self._mode == "approach":
-            move = _waypoint(agent, pose, self._start_point(pose)) - agent  # (2,)
-            norm = float(np.linalg.norm(move))
-            rel = move / ACTION_SCALE if norm <= ACTION_SCALE else move / norm
+            rel = _approach_action(agent, pose, self._start_point(pose), self.speed)
         elif self._mode == "push":
             rel = _push_action(agent, pose, self._local, self._dir, self._speed)
             slipped = self._steps > 2 and float(t_signed_distance(agent, pose)) > AGENT_RADIUS + 25.0
@@ -222,6 +225,7 @@ class PushTExpertPolicy:
         now = pose_error(pose, self._target)
         fine = now < 60.0  # near the target: short, slow pushes
         speeds, lengths = ((0.2, 0.4), (2, 4, 6)) if fine else (self.push_speeds, self.push_lengths)
+        speeds = tuple(self.speed * v for v in speeds)
         best, best_cost = None, math.inf
         to_target = math.atan2(self._target[1] - pose[1], self._target[0] - pose[0])
         for k in range(2 * self.candidates):
@@ -265,9 +269,7 @@ class PushTExpertPolicy:
             if np.linalg.norm(point - agent) < self.approach_tolerance:
                 break
             steps += 1
-            move = _waypoint(agent, pose, point) - agent
-            norm = float(np.linalg.norm(move))
-            obs = self._sim.step((move / ACTION_SCALE if norm <= ACTION_SCALE else move / norm).astype(np.float32))[0]
+            obs = self._sim.step(_approach_action(agent, pose, point, self.speed).astype(np.float32))[0]
         for _ in range(length):
             rel = _push_action(obs[:2].astype(np.float64), obs[2:5].astype(np.float64), local, direction, speed)
             obs = self._sim.step(rel.astype(np.float32))[0]
@@ -275,6 +277,13 @@ class PushTExpertPolicy:
 
     def _start_point(self, pose: np.ndarray) -> np.ndarray:
         return _to_world(pose, self._local) - self._offset * self._dir
+
+
+def _approach_action(agent: np.ndarray, pose: np.ndarray, point: np.ndarray, speed: float) -> np.ndarray:
+    """Relative action toward ``point`` (around the block when it is in the way), at most ``speed`` long."""
+    move = _waypoint(agent, pose, point) - agent  # (2,)
+    norm = float(np.linalg.norm(move))
+    return move / ACTION_SCALE if norm <= speed * ACTION_SCALE else speed * move / norm
 
 
 def _push_action(agent: np.ndarray, pose: np.ndarray, local: np.ndarray, direction: np.ndarray, speed: float):

@@ -40,7 +40,7 @@ class BenchmarkSpec:
 
     env_id: str
     episodes: int
-    """Episodes collected with the env's default (scripted) policy."""
+    """Episodes collected with ``policy``."""
     train: TrainConfig
     """Training recipe (data and out are filled in by the benchmark)."""
     plan: PlanConfig = field(default_factory=PlanConfig)
@@ -51,6 +51,8 @@ class BenchmarkSpec:
     """Autocast for planning ('bf16' helps on CPUs with AVX-512 BF16)."""
     collect_workers: int = 1
     """Env processes during collection (pays for render-bound envs on many-core hosts)."""
+    policy: str = "default"
+    """Collection policy (see `lewm collect --policy`): 'default' is the env's own scripted one."""
 
 
 def _spec(
@@ -63,6 +65,7 @@ def _spec(
     eval_episodes: int = 50,
     model: dict[str, Any] | None = None,
     preset: str | None = None,
+    policy: str = "default",
     **train_overrides: Any,
 ) -> BenchmarkSpec:
     base = TRAIN_PRESETS[preset or ("smoke" if scale == "ci" else scale)]
@@ -76,6 +79,7 @@ def _spec(
         eval_episodes=eval_episodes,
         plan_precision="bf16" if scale in ("ci", "smoke", "small") else "auto",
         collect_workers=8 if scale in ("gpu", "paper") else 1,
+        policy=policy,
     )
 
 
@@ -208,6 +212,7 @@ def _collect_stage(spec: BenchmarkSpec, path: Path, progress: bool, deadline: fl
                 out=path,
                 image_size=spec.train.model.image_size,
                 seed=0,
+                policy=spec.policy,
                 workers=spec.collect_workers,
                 progress=progress,
             )

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 import torch
+import tyro
 
 from lewm_agents.data import DatasetReader, compute_action_stats, split_episodes
 from lewm_agents.evaluate import EvalConfig, evaluate, sample_start_goal_pairs, wilson_interval
@@ -420,7 +421,7 @@ def success_curve(
 class DiagnoseConfig:
     """Where is success lost? One diagnostic per call; writes diagnose_<what>.json (+ .png) under --out."""
 
-    what: Literal["ceiling", "tasks", "latent-cost", "curve"]
+    what: tyro.conf.Positional[Literal["ceiling", "tasks", "latent-cost", "curve"]]
     """'ceiling' (plan with the true simulator), 'tasks' (start-goal distances of the protocol), 'latent-cost'
     (latent cost vs true distance on held-out episodes) or 'curve' (success of every saved checkpoint of a run)."""
     data: Path | None = None

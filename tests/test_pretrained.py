@@ -60,4 +60,3 @@ def test_export_refuses_a_card_without_its_numbers(tiny_run, tmp_path):
 def test_unknown_name_lists_what_ships():
     with pytest.raises(ValueError, match="ships"):
         pretrained_path("no-such-env")
-

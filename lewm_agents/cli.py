@@ -283,8 +283,11 @@ def _cmd_diagnose(args: list[str]) -> None:
     cfg = tyro.cli(DiagnoseConfig, args=args, prog="lewm diagnose", description=DiagnoseConfig.__doc__)
     result = diagnose(cfg)
     for table in result.get("tables", []):
-        print(table["title"])
-        _print_table([(c, v) for row in table["rows"] for c, v in zip(table["columns"], row)])
+        print(f"{table['title']}\n\n| " + " | ".join(map(str, table["columns"])) + " |")
+        print("|" + "---|" * len(table["columns"]))
+        for row in table["rows"]:
+            print("| " + " | ".join(map(str, row)) + " |")
+        print()
     print(f"written to {cfg.out / f'diagnose_{cfg.what}.json'}")
 
 

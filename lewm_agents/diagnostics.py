@@ -11,6 +11,8 @@ given, ``"figures"`` (``{"title", "path", "caption"}``), the shapes the benchmar
   method's success, the random policy's too).
 * `latent_cost_vs_distance`: ||z_t - z_goal||^2 against the true distance to the goal along held-out trajectories
   (Spearman rank correlation): is the planner's cost informative?
+* `true_action_rank`: on the protocol's pairs, does the model's cost rank the recorded actions (which reached the
+  goal) above random candidates? Separates a wrong model from a weak search.
 * `success_curve`: success (with its interval) of the saved checkpoints of a run against their training step.
 
 Dimension letters: B problems (envs), S samples, H horizon (action blocks), F action block (frameskip * A), D latent.
@@ -297,6 +299,7 @@ def latent_cost_vs_distance(
                 window_rho.append(_spearman(c, d))
                 pix_rho.append(_spearman(p, d))
     c, d, p = np.concatenate(costs), np.concatenate(dists), np.concatenate(pix)
+    near = d < 60.0  # within 3x the success radius: can the cost tell "almost there" from "there"?
     result = {
         "checkpoint": str(checkpoint),
         "data": str(data),
@@ -305,22 +308,27 @@ def latent_cost_vs_distance(
         "spearman_pixels": _spearman(p, d),
         "window_spearman_latent": float(np.nanmean(window_rho)),
         "window_spearman_pixels": float(np.nanmean(pix_rho)),
+        "near_pairs": int(near.sum()),
+        "spearman_latent_near": _spearman(c[near], d[near]) if near.sum() > 2 else float("nan"),
+        "spearman_pixels_near": _spearman(p[near], d[near]) if near.sum() > 2 else float("nan"),
     }
     result["tables"] = [
         {
             "title": "Is the planning cost informative? (Spearman rho with the true distance, held-out episodes)",
-            "columns": ["cost", "pooled rho", "mean rho within a 25-step window", "pairs"],
+            "columns": ["cost", "pooled rho", "mean rho within a 25-step window", "rho within 60 units", "pairs"],
             "rows": [
                 [
                     "latent ||z - z_goal||^2",
                     f"{result['spearman_latent']:.2f}",
                     f"{result['window_spearman_latent']:.2f}",
+                    f"{result['spearman_latent_near']:.2f}",
                     len(c),
                 ],
                 [
                     "pixel L2 (reference)",
                     f"{result['spearman_pixels']:.2f}",
                     f"{result['window_spearman_pixels']:.2f}",
+                    f"{result['spearman_pixels_near']:.2f}",
                     len(c),
                 ],
             ],
@@ -341,6 +349,75 @@ def latent_cost_vs_distance(
         "Each dot: a held-out frame and a goal up to 25 steps later; black: the mean cost per distance decile.",
         draw,
     )
+    return result
+
+
+# ------------------------------------------------------------------------- the model's ranking of the true actions
+
+
+@torch.no_grad()
+def true_action_rank(
+    checkpoint: str | Path,
+    data: str | Path | None = None,
+    *,
+    episodes: int = 50,
+    goal_offset: int = 25,
+    samples: int = 300,
+    seed: int = 42,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """On the protocol's own start/goal pairs: where do the recorded actions (which did reach the goal) rank among
+    ``samples`` candidates drawn as CEM's first iteration draws them, by the model's planning cost?
+
+    A rank near 0 means the model's rollout prefers the actions that really reach the goal, so a good planner can
+    find them: success is then lost in the search or in execution. A rank near 0.5 means the model cannot tell them
+    from random candidates: success is lost in the world model. Also reports how far the predicted final latent lands
+    from the goal latent, relative to the start's distance to it.
+    """
+    from lewm_agents.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint, device=device)
+    model, stats, mcfg = ckpt.model, ckpt.action_stats, ckpt.config
+    data = Path(data or ckpt.meta.get("dataset", {}).get("path", ""))
+    H = goal_offset // mcfg.frameskip
+    with DatasetReader(data) as reader:
+        starts, goals = sample_start_goal_pairs(reader, episodes, goal_offset, seed)
+        actions = reader.column("action")
+        z0 = model.encode(torch.from_numpy(reader.frames(starts))[:, None].to(device)).float()  # (B, 1, D)
+        zg = model.encode(torch.from_numpy(reader.frames(goals))[:, None].to(device)).float()[:, 0]  # (B, D)
+    rows = starts[:, None] + np.arange(H * mcfg.frameskip)  # (B, H*fs)
+    true = stats.normalize(actions[rows]).reshape(len(starts), 1, H, -1)  # (B, 1, H, F)
+    gen = torch.Generator().manual_seed(seed)
+    rand = torch.randn(len(starts), samples - 1, H, true.shape[-1], generator=gen)  # (B, S-1, H, F)
+    cand = torch.cat([torch.from_numpy(true), rand], dim=1).to(device)  # (B, S, H, F)
+    z_hat = model.rollout(z0, cand)[:, :, -1]  # (B, S, D)
+    cost = (z_hat - zg[:, None]).pow(2).sum(-1).cpu().numpy()  # (B, S)
+    rank = (cost[:, 1:] < cost[:, :1]).mean(1)  # (B,) fraction of random candidates the model prefers
+    start_cost = (z0[:, 0] - zg).pow(2).sum(-1).cpu().numpy()  # (B,)
+    rel = cost[:, 0] / np.maximum(start_cost, 1e-9)  # (B,)
+    result = {
+        "checkpoint": str(checkpoint),
+        "data": str(data),
+        "episodes": len(starts),
+        "rank_median": float(np.median(rank)),
+        "rank_mean": float(rank.mean()),
+        "top_1pct": float((rank <= 0.01).mean()),
+        "true_cost_over_start_cost_median": float(np.median(rel)),
+    }
+    result["tables"] = [
+        {
+            "title": "Does the model prefer the recorded actions that reached the goal? (rank among random candidates)",
+            "columns": ["pairs", "median rank", "in the top 1%", "median cost(true actions) / cost(start)"],
+            "rows": [
+                [
+                    result["episodes"],
+                    f"{result['rank_median']:.3f}",
+                    f"{100 * result['top_1pct']:.0f}%",
+                    f"{result['true_cost_over_start_cost_median']:.2f}",
+                ]
+            ],
+        }
+    ]
     return result
 
 
@@ -421,9 +498,10 @@ def success_curve(
 class DiagnoseConfig:
     """Where is success lost? One diagnostic per call; writes diagnose_<what>.json (+ .png) under --out."""
 
-    what: tyro.conf.Positional[Literal["ceiling", "tasks", "latent-cost", "curve"]]
+    what: tyro.conf.Positional[Literal["ceiling", "tasks", "latent-cost", "action-rank", "curve"]]
     """'ceiling' (plan with the true simulator), 'tasks' (start-goal distances of the protocol), 'latent-cost'
-    (latent cost vs true distance on held-out episodes) or 'curve' (success of every saved checkpoint of a run)."""
+    (latent cost vs true distance on held-out episodes), 'action-rank' (does the model rank the recorded actions
+    above random ones on the protocol's pairs?) or 'curve' (success of every saved checkpoint of a run)."""
     data: Path | None = None
     """Dataset of the protocol's start/goal pairs (default for latent-cost and curve: the checkpoint's)."""
     checkpoint: Path | None = None
@@ -439,7 +517,7 @@ class DiagnoseConfig:
     def __post_init__(self) -> None:
         if self.what in ("ceiling", "tasks") and self.data is None:
             raise ValueError(f"`lewm diagnose {self.what}` needs --data DATASET.h5 (the protocol draws pairs there).")
-        if self.what in ("latent-cost", "curve") and self.checkpoint is None:
+        if self.what in ("latent-cost", "action-rank", "curve") and self.checkpoint is None:
             raise ValueError(f"`lewm diagnose {self.what}` needs --checkpoint RUN_DIR.")
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}.")
@@ -453,6 +531,8 @@ def diagnose(cfg: DiagnoseConfig) -> dict[str, Any]:
         result = protocol_ceiling(cfg.data, episodes=cfg.episodes)
     elif cfg.what == "tasks":
         result = task_stats(cfg.data, episodes=cfg.episodes, figure=fig)
+    elif cfg.what == "action-rank":
+        result = true_action_rank(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device)
     elif cfg.what == "latent-cost":
         result = latent_cost_vs_distance(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device, figure=fig)
     else:

@@ -424,6 +424,34 @@ def true_action_rank(
 # ------------------------------------------------------------------------------------- success vs training steps
 
 
+def _recalibrated_copy(ckpt: Path, data: Path | None, out: Path, batches: int) -> Path:
+    """A copy of ``ckpt`` whose BatchNorm statistics are recomputed at its weights on its training clips."""
+    from lewm_agents.checkpoint import load_checkpoint, save_checkpoint
+    from lewm_agents.data import ClipDataset
+    from lewm_agents.learner import recalibrate_batchnorm
+
+    c = load_checkpoint(ckpt)
+    train = c.meta.get("train", {})
+    path = data or Path(c.meta.get("dataset", {}).get("path", ""))
+    with DatasetReader(path) as reader:
+        train_eps, _ = split_episodes(reader.num_episodes, train.get("val_fraction", 0.1), train.get("seed", 3072))
+    ds = ClipDataset(
+        path,
+        num_steps=c.config.history + 1,
+        frameskip=c.config.frameskip,
+        action_stats=c.action_stats,
+        episodes=train_eps,
+    )
+    batch = int(train.get("batch_size", 32))
+    recalibrate_batchnorm(
+        c.model, ds, batches=batches, batch_size=batch, device=torch.device("cpu"), amp=None, seed=train.get("seed", 0)
+    )
+    meta = {
+        k: v for k, v in c.meta.items() if k not in ("format", "version", "model", "action_stats", "weights_sha256")
+    }
+    return save_checkpoint(out, c.model, action_stats=c.action_stats, meta=meta)
+
+
 def success_curve(
     run_dir: str | Path,
     data: str | Path | None = None,
@@ -432,33 +460,49 @@ def success_curve(
     plan_config: PlanConfig | None = None,
     device: str = "cpu",
     precision: str = "bf16",
+    recalibrate: bool = True,
+    bn_batches: int = 50,
     figure: Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate every saved checkpoint of a run (``checkpoints/step_*``) under the protocol; success vs step."""
+    """Evaluate every saved checkpoint of a run (``checkpoints/step_*``) under the protocol; success vs step.
+
+    Only a run's final checkpoint has its BatchNorm statistics recomputed at its weights (the trainer's
+    ``bn_recalibration``); earlier ones carry the lagging running averages, which shift eval-mode latents. With
+    ``recalibrate`` (default) each earlier checkpoint is recalibrated the same way (on a copy) before it is evaluated,
+    so the curve measures the weights, not the averages.
+    """
+    import tempfile
+
     from lewm_agents.checkpoint import list_checkpoints, read_checkpoint_meta
 
     points = []
-    for ckpt in list_checkpoints(run_dir):
-        r = evaluate(
-            EvalConfig(
-                checkpoint=ckpt,
-                data=Path(data) if data else None,
-                episodes=episodes,
-                plan=plan_config or PlanConfig(),
-                videos=0,
-                device=device,
-                precision=precision,  # type: ignore[arg-type]
-                progress=False,
+    with tempfile.TemporaryDirectory(prefix="lewm-curve-") as tmp:
+        for ckpt in list_checkpoints(run_dir):
+            meta = read_checkpoint_meta(ckpt)
+            path = ckpt
+            if recalibrate and not meta.get("finished"):
+                path = _recalibrated_copy(ckpt, Path(data) if data else None, Path(tmp) / ckpt.name, bn_batches)
+            r = evaluate(
+                EvalConfig(
+                    checkpoint=path,
+                    data=Path(data) if data else None,
+                    episodes=episodes,
+                    plan=plan_config or PlanConfig(),
+                    videos=0,
+                    device=device,
+                    precision=precision,  # type: ignore[arg-type]
+                    progress=False,
+                )
             )
-        )
-        points.append(
-            {
-                "step": int(read_checkpoint_meta(ckpt)["step"]),
-                "success_rate": r["success_rate"],
-                "ci95": r["ci95"],
-                "successes": r["successes"],
-            }
-        )
+            points.append(
+                {
+                    "step": int(meta["step"]),
+                    "success_rate": r["success_rate"],
+                    "ci95": r["ci95"],
+                    "successes": r["successes"],
+                    "recalibrated": path != ckpt,
+                }
+            )
     steps = [p["step"] for p in points]
     rates = [p["success_rate"] for p in points]
 

@@ -278,7 +278,7 @@ def _cmd_benchmark(args: list[str]) -> None:
 
 
 def _cmd_diagnose(args: list[str]) -> None:
-    from lewm_agents.diagnostics import DiagnoseConfig, diagnose
+    from lewm_agents.diagnose import DiagnoseConfig, diagnose
 
     cfg = tyro.cli(DiagnoseConfig, args=args, prog="lewm diagnose", description=DiagnoseConfig.__doc__)
     result = diagnose(cfg)

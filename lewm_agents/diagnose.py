@@ -1,4 +1,4 @@
-"""Diagnostics that locate where goal-reaching success is lost: the protocol's ceiling, the eval tasks themselves,
+"""`lewm diagnose`: where goal-reaching success is lost. The protocol's ceiling, the eval tasks themselves,
 whether the latent planning cost is informative, and success against training steps.
 
 Each function returns a JSON-ready dict with ``"tables"`` (``{"title", "columns", "rows"}``) and, when a path is

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from lewm_agents.diagnostics import (
+from lewm_agents.diagnose import (
     DiagnoseConfig,
     diagnose,
     latent_cost_vs_distance,

@@ -70,7 +70,7 @@ def export_pretrained(checkpoint: str | Path, name: str, info: dict[str, Any], r
     out = root / name
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    shutil.copy2(src / "model.safetensors", out / "model.safetensors")
+    shutil.copyfile(src / "model.safetensors", out / "model.safetensors")  # plain 0644 file, not the run's mode
     config = json.loads((src / "config.json").read_text())
     config["pretrained"] = name
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -111,7 +111,7 @@ class PushTExpertPolicy:
         noise: float = 0.05,
         explore_prob: float = 0.05,
         goal_prob: float = 0.0,
-        candidates: int = 8,
+        candidates: int = 16,
         target_steps: int = 150,
         reach_position: float = 15.0,
         reach_angle: float = math.pi / 12,

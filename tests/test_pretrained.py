@@ -60,3 +60,17 @@ def test_export_refuses_a_card_without_its_numbers(tiny_run, tmp_path):
 def test_unknown_name_lists_what_ships():
     with pytest.raises(ValueError, match="ships"):
         pretrained_path("no-such-env")
+
+
+@pytest.mark.parametrize("with_data", [True, False])
+def test_lewm_eval_pretrained_runs_the_protocol(tworoom_data, capsys, with_data):
+    from lewm_agents.cli import main
+
+    # without --data, a held-out dataset is collected with the card's policy first
+    args = ["eval", "--pretrained", "tworoom", "--episodes", "2", "--videos", "0", "--no-progress"]
+    args += ["--plan.num-samples", "8", "--plan.iterations", "1", "--plan.topk", "2"]
+    args += ["--data", str(tworoom_data)] if with_data else []
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "success_rate" in out
+    assert ("held-out episodes" in out) != with_data

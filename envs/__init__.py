@@ -87,6 +87,7 @@ ENVS: tuple[EnvEntry, ...] = (
         policies={
             "pusher": "lewm_envs.pusht:PushTPusherPolicy",
             "expert": "lewm_envs.pusht_expert:PushTExpertPolicy",
+            "expert-slow": "lewm_envs.pusht_expert:PushTSlowExpertPolicy",
         },
         default_policy="pusher",
     ),

@@ -31,6 +31,7 @@ def main() -> None:
     p.add_argument("--model-json", default="{}")
     p.add_argument("--train-json", default="{}")
     p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--goal-offsets", type=int, nargs="+", default=[25], help="evaluate at each goal offset")
     p.add_argument("--ckpt-every", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/exp"))
     p.add_argument("--no-random", action="store_true", help="skip the random row (same data: same row)")
@@ -57,21 +58,24 @@ def main() -> None:
                  "train": json.loads(a.train_json), "steps": a.steps, "train_min": train_s / 60}  # fmt: skip
     with DatasetReader(a.data) as r:
         row.update(frames=r.num_frames, policy=r.policy)
-    for policy in ("lewm",) if a.no_random else ("lewm", "random"):
-        t0 = time.perf_counter()
-        res = evaluate(
-            EvalConfig(
-                checkpoint=Path(summary["checkpoint"]) if policy == "lewm" else None,
-                data=a.data,
-                policy=policy,
-                episodes=a.episodes,
-                videos=0,
-                device="cpu",
-                precision="bf16",
-                progress=False,
+    for offset in a.goal_offsets:
+        for policy in ("lewm",) if a.no_random else ("lewm", "random"):
+            t0 = time.perf_counter()
+            res = evaluate(
+                EvalConfig(
+                    checkpoint=Path(summary["checkpoint"]) if policy == "lewm" else None,
+                    data=a.data,
+                    policy=policy,
+                    episodes=a.episodes,
+                    goal_offset=offset,
+                    videos=0,
+                    device="cpu",
+                    precision="bf16",
+                    progress=False,
+                )
             )
-        )
-        row[policy] = {"success": res["success_rate"], "ci95": res["ci95"], "eval_min": (time.perf_counter() - t0) / 60}
+            key = policy if offset == 25 else f"{policy}@{offset}"
+            row[key] = {"success": res["success_rate"], "ci95": res["ci95"], "eval_min": (time.perf_counter() - t0) / 60}
     row["metrics"] = {k: v for k, v in summary.items() if isinstance(v, float)}
     line = json.dumps(row)
     with open(a.out / "results.jsonl", "a") as f:

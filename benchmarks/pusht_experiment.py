@@ -75,7 +75,8 @@ def main() -> None:
                 )
             )
             key = policy if offset == 25 else f"{policy}@{offset}"
-            row[key] = {"success": res["success_rate"], "ci95": res["ci95"], "eval_min": (time.perf_counter() - t0) / 60}
+            minutes = (time.perf_counter() - t0) / 60
+            row[key] = {"success": res["success_rate"], "ci95": res["ci95"], "eval_min": minutes}
     row["metrics"] = {k: v for k, v in summary.items() if isinstance(v, float)}
     line = json.dumps(row)
     with open(a.out / "results.jsonl", "a") as f:

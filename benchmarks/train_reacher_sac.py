@@ -3,7 +3,7 @@
 Soft Actor-Critic (stable-baselines3) learns to reach goal configurations of the DMC reacher from states: the
 observation is ``reacher_goal_features(state, goal_state)`` (cos/sin of the joint angles, velocities, wrapped angle
 errors), the reward the negative mean joint error, and an episode ends when every joint is within 0.05 rad of its goal
-(the ``qpos_match`` rule of ``lewm/Reacher-v0``). Training stops after ``--steps`` env steps or ``--minutes`` of wall
+(the ``qpos_match`` rule of ``lewm/Reacher-v1``). Training stops after ``--steps`` env steps or ``--minutes`` of wall
 time, whichever comes first. The saved policy is then run deterministically (no noise, ``target="goal"``) from random
 start/goal pairs, beside the uniform random policy, and a table is printed.
 

@@ -1,7 +1,7 @@
 """lewm_envs: the goal-conditioned pixel environments of the LeWorldModel suite, registered with Gymnasium.
 
 Importing this package registers every env in ``ENVS`` with ``gymnasium`` (idempotently), so
-``gymnasium.make("lewm/TwoRoom-v0", image_size=224)`` works after ``import lewm_envs``.
+``gymnasium.make("lewm/TwoRoom-v1", image_size=224)`` works after ``import lewm_envs``.
 
 Goal-conditioned interface shared by every env of the suite (the evaluation in ``lewm_agents`` relies on it):
 
@@ -13,10 +13,20 @@ Goal-conditioned interface shared by every env of the suite (the evaluation in `
 * ``render_goal()`` returns the goal image; ``is_success(state, goal_state)`` is the success rule.
 * ``step`` returns the Gymnasium 5-tuple; ``terminated`` is True on success; time limits come from the registered
   ``max_episode_steps`` (``truncated``).
+* Defaults are the paper's reference envs, step for step (physics, rules, seeding, rendering); each deviation we keep
+  is a constructor option, off by default. An env's module lists, in ``LEGACY_VERSIONS``, what changed since each
+  older version of its id.
+* ``lewm/Cube-v1`` also starts OGBench's 5 evaluation tasks: ``reset(seed=s, options={"task": k})``, k in 1..5
+  (``lewm_envs.cube.OGBENCH_TASKS``). ``lewm/DMC-v1`` gives any DeepMind Control task the interface above, with the
+  paper's ``qpos_match`` rule (``success_threshold=None`` makes it reward-only).
 
 Each env also names scripted collection policies (``COLLECTION_POLICIES``), built as
 ``policy_cls(action_space=..., seed=...)`` and called as ``policy(obs, info) -> action``; they read only ``info``.
 Short names (``ENV_ALIASES``) are what the CLI and the Makefile accept.
+
+Versions: an id's ``-vN`` changes whenever the env's behaviour does (v1: PushT and TwoRoom follow the paper's reference
+envs step for step). Datasets record their env id; :func:`check_recorded_env` (``lewm_envs.versions``) refuses data
+from an old version, or maps it to the current env plus the legacy options in the env module's ``LEGACY_VERSIONS``.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ __all__ = [
     "ENVS",
     "ENV_ALIASES",
     "EnvEntry",
+    "check_recorded_env",
     "load_policy_class",
     "register_envs",
     "resolve_env_id",
@@ -70,7 +81,7 @@ class EnvEntry:
 
 ENVS: tuple[EnvEntry, ...] = (
     EnvEntry(
-        env_id="lewm/TwoRoom-v0",
+        env_id="lewm/TwoRoom-v1",
         entry_point="lewm_envs.two_room:TwoRoomEnv",
         alias="tworoom",
         max_episode_steps=100,
@@ -79,7 +90,7 @@ ENVS: tuple[EnvEntry, ...] = (
         default_policy="heuristic",
     ),
     EnvEntry(
-        env_id="lewm/PushT-v0",
+        env_id="lewm/PushT-v1",
         entry_point="lewm_envs.pusht:PushTEnv",
         alias="pusht",
         max_episode_steps=300,
@@ -92,7 +103,7 @@ ENVS: tuple[EnvEntry, ...] = (
         default_policy="pusher",
     ),
     EnvEntry(
-        env_id="lewm/Reacher-v0",
+        env_id="lewm/Reacher-v1",
         entry_point="lewm_envs.reacher:ReacherEnv",
         alias="reacher",
         max_episode_steps=200,
@@ -101,7 +112,7 @@ ENVS: tuple[EnvEntry, ...] = (
         default_policy="noise",
     ),
     EnvEntry(
-        env_id="lewm/Cube-v0",
+        env_id="lewm/Cube-v1",
         entry_point="lewm_envs.cube:CubeEnv",
         alias="cube",
         max_episode_steps=200,
@@ -110,7 +121,7 @@ ENVS: tuple[EnvEntry, ...] = (
         default_policy="pickplace",
     ),
     EnvEntry(
-        env_id="lewm/DMC-v0",
+        env_id="lewm/DMC-v1",
         entry_point="lewm_envs.dmc:DMCEnv",
         alias="dmc",
         max_episode_steps=1000,
@@ -122,7 +133,7 @@ ENVS: tuple[EnvEntry, ...] = (
 """The suite. Add an env here (PushT, Reacher, Cube, ...) and the tables below follow."""
 
 ENV_ALIASES: dict[str, str] = {entry.alias: entry.env_id for entry in ENVS}
-"""Short name -> Gymnasium id, e.g. ``"tworoom" -> "lewm/TwoRoom-v0"``."""
+"""Short name -> Gymnasium id, e.g. ``"tworoom" -> "lewm/TwoRoom-v1"``."""
 COLLECTION_POLICIES: dict[str, dict[str, str]] = {entry.env_id: dict(entry.policies) for entry in ENVS}
 """Gymnasium id -> {policy name -> ``"module:Class"``}."""
 DEFAULT_POLICY: dict[str, str] = {entry.env_id: entry.default_policy for entry in ENVS if entry.policies}
@@ -147,7 +158,7 @@ def resolve_env_id(name: str) -> str:
 
     Args:
         name: A short name from ``ENV_ALIASES`` (case-insensitive, e.g. ``"tworoom"``) or any id registered with
-            Gymnasium (e.g. ``"lewm/TwoRoom-v0"`` or ``"CartPole-v1"``).
+            Gymnasium (e.g. ``"lewm/TwoRoom-v1"`` or ``"CartPole-v1"``).
 
     Returns:
         The Gymnasium id.
@@ -157,7 +168,7 @@ def resolve_env_id(name: str) -> str:
 
     Example:
         >>> resolve_env_id("TwoRoom")
-        'lewm/TwoRoom-v0'
+        'lewm/TwoRoom-v1'
     """
     alias = name.strip().lower()
     if alias in ENV_ALIASES:
@@ -167,7 +178,7 @@ def resolve_env_id(name: str) -> str:
     short = ", ".join(f"{a!r} ({env_id})" for a, env_id in sorted(ENV_ALIASES.items()))
     raise ValueError(
         f"Unknown environment {name!r}. Valid short names are: {short}. Any id registered with gymnasium also works, "
-        "e.g. 'CartPole-v1' or 'lewm/TwoRoom-v0' (import the package that registers it first)."
+        "e.g. 'CartPole-v1' or 'lewm/TwoRoom-v1' (import the package that registers it first)."
     )
 
 
@@ -175,7 +186,7 @@ def load_policy_class(env_id: str, name: str) -> type:
     """Imports a collection policy class of an env.
 
     Args:
-        env_id: Gymnasium id (or short name) of the env, e.g. ``"lewm/TwoRoom-v0"``.
+        env_id: Gymnasium id (or short name) of the env, e.g. ``"lewm/TwoRoom-v1"``.
         name: Policy name, a key of ``COLLECTION_POLICIES[env_id]``, e.g. ``"heuristic"``.
 
     Returns:
@@ -185,7 +196,7 @@ def load_policy_class(env_id: str, name: str) -> type:
         ValueError: The env has no collection policies, or none called ``name``.
 
     Example:
-        >>> load_policy_class("lewm/TwoRoom-v0", "heuristic").__name__
+        >>> load_policy_class("lewm/TwoRoom-v1", "heuristic").__name__
         'TwoRoomHeuristicPolicy'
     """
     env_id = ENV_ALIASES.get(env_id.strip().lower(), env_id)
@@ -202,3 +213,5 @@ def load_policy_class(env_id: str, name: str) -> type:
 
 
 register_envs()
+
+from lewm_envs.versions import check_recorded_env  # noqa: E402  (needs ENVS above)

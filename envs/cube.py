@@ -4,38 +4,48 @@ Shapes and units (S image side; metres, radians):
     * ``state``: float32 (41,) = ``concat(qpos (21), qvel (20))``. qpos holds the arm joints [0:6], the gripper
       joints [6:14] and the cube's free joint [14:21]: position (x, y, z) [14:17] (``CUBE_POS``) then quaternion
       (w, x, y, z) [17:21] (``CUBE_QUAT``). The goal cube position of any state vector is ``state[CUBE_POS]``.
-      Resetting to a recorded state restores the scene up to its float32 rounding (the frame then matches the
-      recorded one to a few grey levels on a few per cent of the pixels, in the translucent arm).
     * ``goal_state``: float32 (41,) in the state layout; the success rule uses only its cube position.
     * ``proprio``: float32 (19,), OGBench ManipSpace's proprioception in its own key order: joint_pos (6), joint_vel
       (6), effector_pos (3), effector_yaw (1), gripper_opening (1), gripper_vel (1), gripper_contact (1) (see
       ``PROPRIO_SLICES``).
-    * observation, ``render()``, ``info["goal"]``: uint8 (S, S, 3) from OGBench's ``front_pixels`` camera, with the
-      translucent arm and colours of OGBench's ``visual-cube-single-v0``; the target marker is never drawn.
-    * action: float32 (5,) in [-1, 1], OGBench's relative end-effector control: xyz displacement (x 0.05 m), yaw
-      (x 0.3 rad) and gripper opening change; 20 steps per second.
+    * observation, ``render()``, ``info["goal"]``: uint8 (S, S, 3) from OGBench's ``front_pixels`` camera.
+    * action: float32 (5,), OGBench's relative end-effector control: xyz displacement (x 0.05 m), yaw (x 0.3 rad)
+      and gripper opening change, for [-1, 1]; 20 steps per second.
+
+The reference is the paper's env, stable-worldmodel's ``swm/OGBCube-v0`` with the LeWM evaluation's kwargs
+(``env_type="single"``, ``ob_type="states"``, ``visualize_info=False``, ``terminate_at_goal=True``), which keeps
+OGBench's ManipSpace ``step``. Each step is OGBench's exactly: the relative action is taken from the effector pose
+MuJoCo left after the previous step (kinematics of the state one physics sub-step before the last), and frames and
+proprio read that same data, as the reference does. Frames are the reference's: an opaque arm with a purple gripper,
+no target marker, MuJoCo's default lighting with shadows and multisampling (``tests/envs/fidelity`` checks them pixel
+for pixel against the reference's own frames). ``transparent_arm=True`` gives the translucent arm of OGBench's own
+``visual-cube-single-v0`` instead; ``fast_render=True`` turns off multisampling, shadows, reflections and the skybox.
 
 Success (reference/lewm.md §5.3, OGBench ``_compute_successes``): the cube is within 0.04 m of the goal position; the
 episode then terminates with reward 1 (else 0). The goal image is the goal state rendered as a whole: the cube at its
-goal pose and the arm where the goal state has it (for a dataset goal row, exactly that row's frame). A sampled goal
-puts the cube at a uniform position and yaw on the table (OGBench's target bounds, at least 0.1 m from the cube) and
-the arm at a random pose above the table (OGBench's arm sampling).
+goal pose and the arm where the goal state has it (for a dataset goal row, exactly that row's frame).
 
-MuJoCo renders the UR5e's 193k triangles on the CPU without a GPU: about 11-45 steps/s; ``fast_render`` (the default)
-is the fast end.
+Resets: ``reset(seed=s)`` starts where OGBench's data-collection reset with seed s starts (random arm pose, cube
+position and yaw) and samples a goal (the cube elsewhere on the table, at least 0.1 m away, and a random arm pose);
+``options={"state": ..., "goal_state": ...}`` sets either exactly; ``options={"task": k}`` (k in 1..5) starts OGBench's
+evaluation task k (``OGBENCH_TASKS``) exactly as OGBench's ``reset(seed=s, options={"task_id": k})`` does.
+
+MuJoCo renders the UR5e's 193k triangles on the CPU without a GPU: a few steps/s at the reference settings,
+about 10x more with ``fast_render`` (``benchmarks/render_speed.py`` measures both).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from lewm_envs.dmc import FrameRenderer, check_image_size
+from lewm_envs.mujoco_render import FrameRenderer, check_image_size
 from lewm_envs.options import physics_state, reset_options
 
 CUBE_POS: slice = slice(14, 17)
@@ -62,19 +72,57 @@ ARM_SAMPLING_BOUNDS: np.ndarray = np.array([[0.25, -0.35, 0.20], [0.6, 0.35, 0.3
 """Sampling box of effector positions (OGBench ManipSpace's arm sampling bounds)."""
 CUBE_REST_HEIGHT: float = 0.02
 """z of the centre of a cube resting on the table (half its 4 cm side)."""
+TASK_START_JITTER: float = 0.01
+"""OGBench shifts a task's start cube by up to this much in x and y, metres (and turns it to a random yaw)."""
+
+
+@dataclass(frozen=True)
+class OGBenchTask:
+    """One of OGBench's evaluation tasks of the single-cube env (``CubeEnv.set_tasks``, ``env_type="single"``)."""
+
+    name: str
+    """OGBench's task name."""
+    init_xyz: tuple[float, float, float]
+    """Start cube position before OGBench's jitter, metres."""
+    goal_xyz: tuple[float, float, float]
+    """Goal cube position (the target, with identity orientation), metres."""
+
+
+OGBENCH_TASKS: tuple[OGBenchTask, ...] = (
+    OGBenchTask("task1_horizontal", (0.425, 0.1, 0.02), (0.425, -0.1, 0.02)),
+    OGBenchTask("task2_vertical1", (0.35, 0.0, 0.02), (0.50, 0.0, 0.02)),
+    OGBenchTask("task3_vertical2", (0.50, 0.0, 0.02), (0.35, 0.0, 0.02)),
+    OGBenchTask("task4_diagonal1", (0.35, -0.2, 0.02), (0.50, 0.2, 0.02)),
+    OGBenchTask("task5_diagonal2", (0.35, 0.2, 0.02), (0.50, -0.2, 0.02)),
+)
+"""OGBench's 5 evaluation tasks of ``cube-single``; ``reset(options={"task": k})`` starts task k = 1..5."""
+
+LEGACY_VERSIONS: dict[int, tuple[dict[str, Any] | None, str]] = {
+    0: (
+        None,
+        "lewm/Cube-v0 ran an extra forward pass after every step, so each relative action was taken from an effector "
+        "pose one physics sub-step ahead of OGBench's (up to 0.04 rad and 15 mm apart after 100 steps); it also "
+        "rendered with fast_render=True and a translucent arm (transparent_arm=True), clipped actions to [-1, 1] and "
+        "drew random starts from another seed. The step cannot be restored by an option: re-collect with lewm/Cube-v1",
+    )
+}
+"""Old versions of ``lewm/Cube``: version -> (v1 kwargs that reproduce it, or None when none can; what differs)."""
+
 _CUBE_EXTRA = "pip install 'lewm-agents[cube]'"
-_SEED_BOUND = 2**31 - 1
 _RESET_USAGE = (
-    "CubeEnv.reset accepts options={'state': s, 'goal_state': g}, each optional, with s and g float (41,) "
-    "states as in info['state']."
+    "CubeEnv.reset accepts options={'state': s, 'goal_state': g}, each optional, with s and g float (41,) states as "
+    "in info['state'], or options={'task': k} with k in 1..5 (OGBench's evaluation tasks, "
+    "lewm_envs.cube.OGBENCH_TASKS)."
 )
 _CUBE_LAYOUT = " (the cube position is [14:17])"
+_IDENTITY_QUAT = (1.0, 0.0, 0.0, 0.0)
 
 
 @functools.cache
-def _ogbench_cube_class() -> type:
-    """OGBench's CubeEnv whose frames come from CubeEnv's own renderer (OGBench's is never created)."""
+def _ogbench() -> tuple[type, Any]:
+    """OGBench's CubeEnv whose frames come from CubeEnv's own renderer (OGBench's is never created), and its ``lie``."""
     try:
+        from ogbench.manipspace import lie
         from ogbench.manipspace.envs.cube_env import CubeEnv as OGBenchCubeEnv
     except ImportError as exc:
         raise ImportError(f"CubeEnv needs OGBench: {_CUBE_EXTRA}.") from exc
@@ -84,7 +132,7 @@ def _ogbench_cube_class() -> type:
             # OGBench would open (and never close) its own renderer here; lewm's CubeEnv renders the frames.
             return None
 
-    return OwnRendererCubeEnv
+    return OwnRendererCubeEnv, lie
 
 
 def yaw_quaternion(yaw: float) -> np.ndarray:
@@ -103,22 +151,33 @@ def quaternion_yaw(quat: Any) -> float:
     return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
+def _task_index(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= len(OGBENCH_TASKS):
+        names = ", ".join(f"{k} ({t.name})" for k, t in enumerate(OGBENCH_TASKS, start=1))
+        raise ValueError(f"options['task'] must be an int in 1..{len(OGBENCH_TASKS)}: {names}; got {value!r}.")
+    return int(value)
+
+
 class CubeEnv(gym.Env[np.ndarray, np.ndarray]):
     """OGBench single-cube pick-and-place, goal-conditioned on a cube position, observed as RGB pixels.
 
     Args:
         image_size: Side S of the square RGB frames, an int >= 16.
         render_mode: ``"rgb_array"`` or None.
-        fast_render: No multisampling, shadows, reflections or skybox (several times faster in software rendering).
+        fast_render: No multisampling, shadows, reflections or skybox (several times faster in software rendering;
+            frames differ from the reference's).
         success_threshold: Cube-to-goal distance for success, metres.
-        camera: OGBench camera name (``"front_pixels"``, the visual tasks' view, or ``"front"``).
-        transparent_arm: Draw the arm translucent, as OGBench's pixel tasks do, so it never hides the cube.
+        camera: OGBench camera name (``"front_pixels"``, the reference's view, or ``"front"``).
+        transparent_arm: Draw the arm translucent, as OGBench's own pixel tasks (``visual-cube-single-v0``) do;
+            the paper's env draws it opaque.
+        obs_type: ``"pixels"``, or ``"state"`` (observation = ``info["state"]``, no frame rendered per step and no
+            ``info["goal"]``; the dynamics are the same).
 
     Example (building the scene takes seconds, so this is not run as a doctest)::
 
         env = CubeEnv(image_size=64)
-        obs, info = env.reset(seed=0)  # obs (64, 64, 3); info["state"] (41,), info["proprio"] (19,)
-        goal_xyz = info["goal_state"][CUBE_POS]
+        obs, info = env.reset(seed=0, options={"task": 2})  # OGBench's task2_vertical1
+        goal_xyz = info["goal_state"][CUBE_POS]  # (0.5, 0.0, 0.02)
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
         env.close()
     """
@@ -130,22 +189,30 @@ class CubeEnv(gym.Env[np.ndarray, np.ndarray]):
         *,
         image_size: int = 64,
         render_mode: str | None = "rgb_array",
-        fast_render: bool = True,
+        fast_render: bool = False,
         success_threshold: float = SUCCESS_THRESHOLD,
         camera: str = "front_pixels",
-        transparent_arm: bool = True,
+        transparent_arm: bool = False,
+        obs_type: str = "pixels",
     ) -> None:
         self.image_size = check_image_size(image_size)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}.")
         if not (math.isfinite(success_threshold) and success_threshold > 0):
             raise ValueError(f"success_threshold must be a positive distance in metres, got {success_threshold!r}.")
+        if obs_type not in ("pixels", "state"):
+            raise ValueError(f"obs_type must be 'pixels' or 'state', got {obs_type!r}.")
         import mujoco
 
         self._mujoco = mujoco
         self.render_mode = render_mode
         self.success_threshold = float(success_threshold)
-        self._og = _ogbench_cube_class()(
+        self.obs_type = obs_type
+        og_class, self._lie = _ogbench()
+        # ob_type="pixels" only picks OGBench's pixel colours (a purple gripper; with pixel_transparent_arm, a
+        # translucent arm): the same look as the reference's ob_type="states" scene, whose gripper
+        # stable-worldmodel colours purple. OGBench's observation itself is never computed (see _ogbench).
+        self._og = og_class(
             env_type="single",
             ob_type="pixels",
             width=self.image_size,
@@ -164,14 +231,20 @@ class CubeEnv(gym.Env[np.ndarray, np.ndarray]):
                 f"cube qpos at {cube_adr}) from what lewm's CubeEnv documents (21, 20, 14); use ogbench 1.2."
             )
         self._mocap = int(self.model.body("object_target_0").mocapid[0])
-        self._renderer = FrameRenderer(
-            self.model, self.image_size, camera, fast=fast_render, scene_option=self._og._scene_option
-        )
+        self._camera = camera
+        self._fast_render = bool(fast_render)
+        self._renderer: FrameRenderer | None = None
+        if obs_type == "pixels":
+            self._renderer = self._make_renderer()
         self._goal_data = mujoco.MjData(self.model)  # the goal state, rendered for the goal image
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(5,), dtype=np.float32)
-        self.observation_space = spaces.Box(0, 255, shape=(self.image_size, self.image_size, 3), dtype=np.uint8)
-        self._goal_state: np.ndarray | None = None  # float64 (41,), float32-representable
+        if obs_type == "pixels":
+            self.observation_space = spaces.Box(0, 255, shape=(self.image_size, self.image_size, 3), dtype=np.uint8)
+        else:
+            size = self.model.nq + self.model.nv
+            self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
+        self._goal_state: np.ndarray | None = None  # float64 (41,)
         self._goal_frame: np.ndarray | None = None
         self._frame: np.ndarray | None = None
         self._proprio: np.ndarray | None = None
@@ -184,79 +257,91 @@ class CubeEnv(gym.Env[np.ndarray, np.ndarray]):
         """Starts an episode.
 
         Args:
-            seed: Seeds ``self.np_random``, the only source of randomness.
+            seed: Seeds ``self.np_random`` (goal sampling) and OGBench's generator (the start), as
+                ``OGBench.reset(seed=seed)`` does: the same seed gives OGBench's start.
             options: Optional ``{"state": s, "goal_state": g}``, each float (41,) in the state layout (e.g. two rows
                 of a dataset). ``state`` puts the whole scene exactly there; ``goal_state`` is the goal (its cube
                 position is the target, and it is what the goal image shows). A missing start is OGBench's random
                 one (arm pose, cube position and yaw); a missing goal is sampled as the module docstring says.
+                Or ``{"task": k}``, k in 1..5: OGBench's evaluation task k (``OGBENCH_TASKS[k - 1]``), started
+                exactly as OGBench's ``reset(seed=seed, options={"task_id": k})`` starts it; the goal state is
+                OGBench's goal scene (the cube at the task's goal with identity orientation, the arm at the pose
+                OGBench draws for it, at rest).
 
         Returns:
-            The first frame and the info dict (see ``step``).
+            The first observation and the info dict (see ``step``).
 
         Raises:
-            ValueError: An unknown option key or a malformed state.
+            ValueError: An unknown option key, a malformed state, a task out of range, or a task with a state.
         """
         super().reset(seed=seed)
-        options = reset_options(options, {"state", "goal_state"}, _RESET_USAGE)
-        nq, nv = self.model.nq, self.model.nv
-        state = physics_state(options.get("state"), "state", nq, nv, _CUBE_LAYOUT)
-        goal = physics_state(options.get("goal_state"), "goal_state", nq, nv, _CUBE_LAYOUT)
-        self._og.reset(seed=int(self.np_random.integers(_SEED_BOUND)))
-        if state is not None:
-            self._og.set_state(state[: self.model.nq], state[self.model.nq :])
-        # Contact forces (the proprio's gripper_contact) are computed after a step, not by forward dynamics.
-        self._mujoco.mj_rnePostConstraint(self.model, self.data)
-        self._goal_state = goal if goal is not None else self._sample_goal()
+        options = reset_options(options, {"state", "goal_state", "task"}, _RESET_USAGE)
+        if "task" in options:
+            if len(options) > 1:
+                raise ValueError(f"options['task'] sets both start and goal; pass it alone. {_RESET_USAGE}")
+            self._goal_state = self._reset_to_task(_task_index(options["task"]), seed)
+        else:
+            nq, nv = self.model.nq, self.model.nv
+            state = physics_state(options.get("state"), "state", nq, nv, _CUBE_LAYOUT)
+            goal = physics_state(options.get("goal_state"), "goal_state", nq, nv, _CUBE_LAYOUT)
+            self._og.reset(seed=seed)  # OGBench's generator continues its own stream when seed is None
+            if state is not None:
+                self._og.set_state(state[:nq], state[nq:])
+            self._goal_state = goal if goal is not None else self._sample_goal()
         # OGBench's (invisible) target follows the goal, so its own success flag and privileged info agree with ours.
         self.data.mocap_pos[self._mocap] = self._goal_state[CUBE_POS]
         self.data.mocap_quat[self._mocap] = self._goal_state[CUBE_QUAT]
-        self._goal_frame = self._render_goal_state()
-        self._proprio = self._read_proprio(self._og.compute_ob_info())
-        self._frame = self._renderer.render(self.data)
-        return self._frame.copy(), self._info()
+        # Contact forces (the proprio's gripper_contact) are computed after a step, not by forward dynamics; OGBench's
+        # reset leaves them from before the reset (in task mode, from its unseeded settling steps), so we compute them
+        # for the current state. Only info["proprio"] at reset sees this.
+        self._mujoco.mj_rnePostConstraint(self.model, self.data)
+        self._goal_frame = self._render_state(self._goal_state) if self.obs_type == "pixels" else None
+        return self._observe(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Applies OGBench's relative end-effector action for one control step (0.05 s).
+        """Applies OGBench's relative end-effector action for one control step (0.05 s), exactly as OGBench does.
+
+        Actions outside [-1, 1] are passed on unclipped, as in the reference (a larger displacement, after which
+        OGBench clips the target pose to its workspace).
 
         Returns:
             ``(obs, reward, terminated, truncated, info)``: reward 1.0 on success else 0.0; terminated on success;
             truncated is left to the registered TimeLimit. info holds ``"proprio"`` (float32 (19,)), ``"state"`` and
-            ``"goal_state"`` (float32 (41,)), ``"goal"`` (uint8 (S, S, 3)), ``"is_success"`` and ``"distance"``
-            (cube to goal, metres).
+            ``"goal_state"`` (float32 (41,)), ``"goal"`` (uint8 (S, S, 3), pixel observations only),
+            ``"is_success"`` and ``"distance"`` (cube to goal, metres).
         """
         if self._goal_state is None:
             raise RuntimeError("CubeEnv.step() was called before reset(); call env.reset(seed=...) first.")
         act = np.asarray(action, dtype=np.float64).reshape(-1)  # (5,)
         if act.shape != (5,) or not np.all(np.isfinite(act)):
             raise ValueError(f"action must be 5 finite numbers in [-1, 1] (dx, dy, dz, dyaw, dgrip), got {action!r}.")
-        self._og.step(np.clip(act, -1.0, 1.0))
-        # mj_step leaves positions and contact forces at the state before its last integration; bring them up to
-        # the new state so that frames and proprio are functions of info["state"], exactly as after a reset. The
-        # dynamics are unchanged: the next mj_step recomputes the same forward pass from the same state.
-        self._mujoco.mj_forward(self.model, self.data)
-        self._mujoco.mj_rnePostConstraint(self.model, self.data)
-        self._proprio = self._read_proprio(self._og.compute_ob_info())
-        self._frame = self._renderer.render(self.data)
+        self._og.step(act)  # OGBench's step; no extra forward pass (lewm/Cube-v0 had one, see LEGACY_VERSIONS)
+        obs = self._observe()
         info = self._info()
         success = info["is_success"]
-        return self._frame.copy(), 1.0 if success else 0.0, success, False, info
+        return obs, 1.0 if success else 0.0, success, False, info
 
     def render(self) -> np.ndarray:
         """Returns the current frame, uint8 (S, S, 3)."""
-        if self._frame is None:
+        if self._goal_state is None:
             raise RuntimeError("CubeEnv.render() was called before reset(); call env.reset(seed=...) first.")
+        if self._frame is None:
+            self._frame = self._renderer_or_new().render(self.data)
         return self._frame.copy()
 
     def close(self) -> None:
         """Frees the renderer (in its own GL context); the env cannot render afterwards."""
-        self._renderer.close()
+        if self._renderer is not None:
+            self._renderer.close()
 
     # ------------------------------------------------------------------ goal-conditioned API
 
     def render_goal(self) -> np.ndarray:
         """Returns the goal image (the goal state rendered), uint8 (S, S, 3)."""
-        if self._goal_frame is None:
+        if self._goal_state is None:
             raise RuntimeError("CubeEnv.render_goal() was called before reset(); call env.reset(seed=...) first.")
+        if self._goal_frame is None:
+            self._goal_frame = self._render_state(self._goal_state)
         return self._goal_frame.copy()
 
     def is_success(self, state: Any, goal_state: Any) -> bool:
@@ -282,9 +367,61 @@ class CubeEnv(gym.Env[np.ndarray, np.ndarray]):
 
     # ------------------------------------------------------------------ internals
 
+    def _make_renderer(self) -> FrameRenderer:
+        return FrameRenderer(
+            self.model, self.image_size, self._camera, fast=self._fast_render, scene_option=self._og._scene_option
+        )
+
+    def _renderer_or_new(self) -> FrameRenderer:
+        if self._renderer is None:
+            self._renderer = self._make_renderer()
+        return self._renderer
+
+    def _observe(self) -> np.ndarray:
+        self._proprio = self._read_proprio(self._og.compute_ob_info())
+        if self.obs_type == "state":
+            self._frame = None
+            return self.state
+        self._frame = self._renderer_or_new().render(self.data)
+        return self._frame.copy()
+
+    def _reset_to_task(self, task: int, seed: int | None) -> np.ndarray:
+        """OGBench's task-mode ``initialize_episode`` for one cube, on the data-collection scene; returns the goal.
+
+        OGBench draws, from its generator seeded by ``reset(seed=...)``: a cube permutation (one cube), the arm of
+        its goal scene, the start arm, the start cube's xy jitter and yaw. It then settles its goal scene with two
+        random actions from an unseeded generator, which only its goal observation sees; we render the goal scene
+        itself (see the README's list of where we differ).
+        """
+        og, model, data, mujoco = self._og, self.model, self.data, self._mujoco
+        spec = OGBENCH_TASKS[task - 1]
+        gym.Env.reset(og, seed=seed)  # seeds OGBench's generator as its own reset(seed=seed) does
+        mujoco.mj_resetData(model, data)
+        mujoco.mj_forward(model, data)
+        data.qpos[og._arm_joint_ids] = og._home_qpos
+        mujoco.mj_kinematics(model, data)
+        og.np_random.permutation(1)
+        saved_qpos, saved_qvel = data.qpos.copy(), data.qvel.copy()
+        og.initialize_arm()
+        goal = np.concatenate([data.qpos, np.zeros(model.nv)])
+        goal[CUBE_POS], goal[CUBE_QUAT] = spec.goal_xyz, _IDENTITY_QUAT
+        data.qpos[:], data.qvel[:] = saved_qpos, saved_qvel
+        og.initialize_arm()
+        cube = np.array(spec.init_xyz)
+        cube[:2] += og.np_random.uniform(-TASK_START_JITTER, TASK_START_JITTER, size=2)
+        yaw = og.np_random.uniform(0, 2 * np.pi)
+        data.qpos[CUBE_POS] = cube
+        data.qpos[CUBE_QUAT] = self._lie.SO3.from_z_radians(yaw).wxyz
+        data.mocap_pos[self._mocap], data.mocap_quat[self._mocap] = spec.goal_xyz, _IDENTITY_QUAT
+        og.pre_step()
+        mujoco.mj_forward(model, data)
+        og.post_step()
+        mujoco.mj_forward(model, data)
+        return goal
+
     def _sample_goal(self) -> np.ndarray:
         """A goal state: the current scene with the cube moved on the table and the arm at a random pose."""
-        rng, data = self.np_random, self.data
+        rng, data, og = self.np_random, self.data, self._og
         cube = data.qpos[CUBE_POS].copy()
         for _ in range(100):
             xy = rng.uniform(TARGET_BOUNDS[0], TARGET_BOUNDS[1])  # (2,)
@@ -292,23 +429,27 @@ class CubeEnv(gym.Env[np.ndarray, np.ndarray]):
                 break
         yaw = rng.uniform(0.0, 2.0 * math.pi)
         saved_qpos, saved_qvel = data.qpos.copy(), data.qvel.copy()
-        self._og.initialize_arm()  # OGBench's random arm pose (IK); it writes the live data, restored just below
+        og_rng = og.np_random
+        og.np_random = rng  # OGBench's random arm pose (IK), drawn from our generator so OGBench's stream is untouched
+        try:
+            og.initialize_arm()  # it writes the live data, restored just below
+        finally:
+            og.np_random = og_rng
         goal_qpos = data.qpos.copy()
         data.qpos[:], data.qvel[:] = saved_qpos, saved_qvel
         self._mujoco.mj_forward(self.model, data)
-        self._mujoco.mj_rnePostConstraint(self.model, data)
         goal_qpos[CUBE_POS] = [xy[0], xy[1], CUBE_REST_HEIGHT]
         goal_qpos[CUBE_QUAT] = yaw_quaternion(yaw)
         goal = np.concatenate([goal_qpos, np.zeros(self.model.nv)])
         return goal.astype(np.float32).astype(np.float64)
 
-    def _render_goal_state(self) -> np.ndarray:
+    def _render_state(self, state: np.ndarray) -> np.ndarray:
         gd, nq = self._goal_data, self.model.nq
-        gd.qpos[:] = self._goal_state[:nq]
-        gd.qvel[:] = self._goal_state[nq:]
+        gd.qpos[:] = state[:nq]
+        gd.qvel[:] = state[nq:]
         gd.mocap_pos[:], gd.mocap_quat[:] = self.data.mocap_pos, self.data.mocap_quat
         self._mujoco.mj_forward(self.model, gd)
-        return self._renderer.render(gd)
+        return self._renderer_or_new().render(gd)
 
     @staticmethod
     def _read_proprio(ob_info: dict[str, Any]) -> np.ndarray:
@@ -323,15 +464,18 @@ class CubeEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _info(self) -> dict[str, Any]:
         state = self.state
-        distance = self._distance(state, self._goal_state)
-        return {
+        # The rule compares the live float64 cube position with the float64 goal, as OGBench does.
+        distance = float(np.linalg.norm(self.data.qpos[CUBE_POS] - self._goal_state[CUBE_POS]))
+        info = {
             "proprio": self._proprio.copy(),
             "state": state,
             "goal_state": self._goal_state.astype(np.float32),
-            "goal": self._goal_frame.copy(),
             "is_success": distance <= self.success_threshold,
             "distance": distance,
         }
+        if self.obs_type == "pixels":
+            info["goal"] = self.render_goal()
+        return info
 
 
 @functools.cache

@@ -1,44 +1,57 @@
-"""PushT: push a T-shaped block to a goal pose with a round pusher; pymunk 7 physics, numpy-only rendering.
+"""PushT: push a T-shaped block to a goal pose with a round pusher; the paper's env (stable-worldmodel's
+``swm/PushT-v1``, whose dynamics gym-pusht shares), on pymunk 7 with numpy-only rendering.
 
 Units and shapes:
-    World coordinates are float units in [0, 512] x [0, 512] (the standard PushT window), whatever the image size.
-    x grows to the right (image column) and y grows downward (image row). S is the rendered image side in pixels; one
-    world unit is S / 512 pixels.
+    World coordinates are float units; the arena is [0, 512]^2 (the standard PushT window), whatever the image size.
+    x grows to the right (image column) and y grows downward (image row). S is the rendered image side in pixels.
 
     * ``state``: float32 (7,) = agent x, y; block x, y; block angle (rad, wrapped to [0, 2 pi)); agent vx, vy
-      (units/s). The layout of stable-worldmodel's ``swm/PushT-v1``, which the LeWM paper uses.
-    * ``proprio``: float32 (4,) = agent x, y, vx, vy.
-    * ``goal_state``: float32 (7,), the same layout (the evaluation passes a recorded state); success reads its first 5.
+      (units/s), the layout of ``swm/PushT-v1`` (its ``obs["state"]``; the datasets' ``state`` column).
+    * ``proprio``: float32 (4,) = agent x, y, vx, vy (swm's ``obs["proprio"]``).
+    * ``goal_state``: float32 (7,), the same layout; the pose rule reads its first 5 entries.
     * observation, ``render()``, ``info["goal"]``: RGB frames, uint8 (S, S, 3).
-    * action (``relative=True``, the LeWM setup): float32 (2,) in [-1, 1]; the PD target is agent xy + 100 * action.
-      With ``relative=False`` the action is the absolute target, float32 (2,) in [0, 512] (gym-pusht's convention).
+    * action (``relative=True``, the paper's setup): float32 (2,), nominally in [-1, 1]; the PD target is agent xy +
+      100 * action. ``relative=False``: the absolute target, float32 (2,) in [0, 512] (gym-pusht's convention). As in
+      the reference, actions are not clipped.
 
-Dynamics (the standard PushT of Diffusion Policy / gym-pusht / stable-worldmodel, with one deliberate change):
-    The agent is a disc of radius 15 driven toward the target by a PD law (k_p 100, k_v 20) at dt 0.01 with 10
-    physics substeps per env step (10 Hz control). The block is a T of mass 1: a 120 x 30 bar over a 30 x 90 stem.
-    Space damping is 0, so the block keeps no momentum between substeps: it moves only while it is pushed. Contacts are
-    frictionless, as in the standard env (gym-pusht sets ``friction`` on the bodies, which pymunk ignores). Walls are
-    the standard ones (inner faces at 7 and 504 on both axes); the PD target is clamped so the agent stays inside.
-    The change: the standard agent is a kinematic body (infinite mass) moved by the PD velocity before contacts are
-    solved. It pushes with unbounded force, so a block caught between it and a wall is driven into the wall or the
-    agent sinks into the block (by up to 77 and 29 units over 20 pusher-policy episodes). Here the agent is a dynamic
-    disc of mass 20 whose velocity the PD law sets inside pymunk's velocity update, before contacts are solved: free
-    pushes move the block 96% as far as the standard's, and a jammed block stops the agent (overlaps of a few units).
+Dynamics, step for step the reference's:
+    The agent is a kinematic disc of radius 15 driven by a PD law (k_p 100, k_v 20) whose velocity is updated before
+    each of 10 ``space.step(0.01)`` per env step (10 Hz control); 10 solver iterations, no damping (bodies keep no
+    velocity beyond the next substep). The block is a T of mass 1 (a 120 x 30 bar over a 30 x 90 stem, centre of
+    gravity at local (0, 45)); contacts are frictionless. Walls are four static segments of radius 2 at 5 and 506.
+    A kinematic body has unbounded force: it passes through the walls (the agent can leave the arena) and drives a
+    block caught against a wall into and through it. The PD arithmetic is written as the reference's, including its
+    types: with numpy >= 2, a float32 action makes the relative target and the PD acceleration float32 (NEP 50).
+
+Resets, exactly the reference's: ``options={"state": s, "goal_state": g}`` (7-vectors, or 5 at rest). The physics is
+stepped once (0.01 s) at the goal state, the goal image is drawn, then the start state is set and stepped once, on the
+same space: a start with an agent velocity moves by v * 0.01 during reset, and a goal or start whose agent overlaps
+the block pushes the block (that push carries into the start). Missing states are sampled from the reference's
+distribution: agent uniform in [50, 450]^2, block in [100, 400]^2, angle uniform (agent and block may overlap). The
+distribution is the reference's; its random stream is not reproduced. ``options={"start": "gym-pusht"}`` samples
+gym-pusht's start instead (agent integers in [50, 450), block integers in [100, 400), angle in [-pi, pi), position
+set before the angle, one physics step), from the same random stream as gym-pusht for the same seed.
+
+Success and reward: ``success="pose"`` (the paper's rule): ||(agent xy, block xy) - goal's|| < 20 and the block-angle
+error < pi/9, reward = -||state - goal_state|| (all 7 entries), as swm. ``success="coverage"`` (gym-pusht's rule, for
+the fixed-target protocol with ``FIXED_TARGET_STATE``): the block covers more than 95% of the goal T, reward =
+clip(coverage / 0.95, 0, 1). ``terminated`` is success. ``info["coverage"]`` is reported under both rules.
+
+Rendering, the reference's (see ``lewm_envs.pusht_render``): pymunk's debug drawing at 512 px (lightened fills with
+4-px outlines, the agent as a ring, the fixed green goal T at (256, 256, pi/4) under everything, red contact marks),
+resized to 224 px as OpenCV's bilinear resize does, then to S with PIL's bilinear filter.
+
+Where we differ, each a constructor option, off by default: ``pusher="dynamic"`` (a mass-20 disc whose PD runs inside
+pymunk's velocity update, 20 solver iterations: it cannot push a block through a wall), ``walls="solid"`` (thick
+walls), ``clamp_target=True`` (PD targets kept inside the arena), ``goal_marker="episode"`` / ``"none"`` (draw the
+episode's goal T, or none), ``render_style="v0"`` (v0's anti-aliased look drawn directly at S), ``sampling="v0"``,
+``reset_physics=False`` (set states without stepping), ``clip_actions=True`` and ``success_reward=True`` (reward 1 on
+success). ``LEGACY_VERSIONS[0]`` combines them to reproduce ``lewm/PushT-v0``.
 
 Block pose (x, y, angle) is the pose of the T's body frame, as in gym-pusht and stable-worldmodel: the local origin is
 the centre of the bar's top edge (bar x in [-60, 60], y in [0, 30]; stem x in [-15, 15], y in [30, 120]) and the body
-rotates about its centre of gravity, local (0, 45). The pose is set angle first, then position, so the origin lands
-exactly where asked (gym-pusht's ``reset_to_state`` sets them the other way round and misplaces the block).
-
-Success (``success="pose"``, the paper's rule): ||(agent xy, block xy) - goal's|| < 20 and the wrapped block-angle
-error < pi/9. ``success="coverage"`` is gym-pusht's rule: the area of the block inside the goal T over the goal T's
-area exceeds 0.95. ``info["coverage"]`` is reported under both rules.
-
-Observations show the floor, the walls, the block and the agent. The goal region is not drawn by default: goals vary
-per episode and arrive as a goal image, which the evaluation takes from dataset frames recorded under other goals, so a
-goal outline would be a per-episode distractor that differs between the observation and the goal image. stable-
-worldmodel draws a fixed green T at (256, 256, pi/4) that carries no information about the episode's goal. Pass
-``render_target=True`` to draw the episode's goal T (light green, under the block) in every frame.
+rotates about its centre of gravity. States are set angle first, then position, so the origin lands exactly where
+asked (gym-pusht's ``reset_to_state`` sets them the other way round and misplaces the block).
 """
 
 from __future__ import annotations
@@ -52,13 +65,14 @@ import numpy as np
 from gymnasium import spaces
 
 from lewm_envs.options import reset_options
+from lewm_envs.pusht_render import T_VERTICES, WALL_RADIUS, WALL_SEGMENTS, ReferenceRenderer
 
 WORLD_SIZE: float = 512.0
 """Side of the square world, in units (the standard 512-px PushT window)."""
 ARENA_LO: float = 7.0
-"""Inner face of the top and left walls, in units (gym-pusht's segments at 5 with radius 2)."""
+"""Inner face of the top and left walls, in units (segments at 5 with radius 2)."""
 ARENA_HI: float = 504.0
-"""Inner face of the bottom and right walls, in units (gym-pusht's segments at 506 with radius 2)."""
+"""Inner face of the bottom and right walls, in units (segments at 506 with radius 2)."""
 AGENT_RADIUS: float = 15.0
 """Radius of the pusher disc, in units."""
 BAR: tuple[float, float, float, float] = (-60.0, 60.0, 0.0, 30.0)
@@ -66,33 +80,78 @@ BAR: tuple[float, float, float, float] = (-60.0, 60.0, 0.0, 30.0)
 STEM: tuple[float, float, float, float] = (-15.0, 15.0, 30.0, 120.0)
 """The T's stem in its body frame: (x0, x1, y0, y1), 30 x 90 units."""
 BLOCK_COG: tuple[float, float] = (0.0, 45.0)
-"""The block's centre of gravity in its body frame (the standard env's, the mean of the two parts' centroids)."""
-AGENT_MASS: float = 20.0
-"""Mass of the pusher; the block's is 1, so a free push moves the block 96% as far as the standard kinematic pusher."""
-SOLVER_ITERATIONS: int = 20
-"""pymunk contact-solver iterations (default 10): more keep the heavy pusher from sinking into a block jammed against a
-wall (overlap at most 4.4 units over 6,000 pusher-policy steps, against 13.6 with 10 iterations)."""
-ACTION_SCALE: float = 100.0
-"""A relative action of 1 moves the PD target 100 units from the agent (the LeWM setup)."""
-K_P, K_V = 100.0, 20.0
-"""PD gains of the agent's target tracking."""
+"""The block's centre of gravity in its body frame (the mean of the two parts' centroids)."""
+FIXED_TARGET: tuple[float, float, float] = (256.0, 256.0, math.pi / 4)
+"""gym-pusht's (and Diffusion Policy's) goal pose of the block, drawn in green in every reference frame."""
+FIXED_TARGET_STATE: tuple[float, ...] = (256.0, 400.0, *FIXED_TARGET, 0.0, 0.0)
+"""A 7-vector goal for the fixed-target protocol: the block at ``FIXED_TARGET``. The coverage rule ignores the agent;
+its position in the goal image (gym-pusht's initial agent position, clear of the goal T) is our choice."""
+MAX_EPISODE_STEPS_GYM_PUSHT: int = 300
+"""gym-pusht's episode limit (the fixed-target protocol)."""
+ACTION_SCALE = 100
+"""A relative action of 1 moves the PD target 100 units from the agent (an int, as the reference's)."""
+K_P, K_V = 100, 20
+"""PD gains of the agent's target tracking (ints, as the reference's: the PD arithmetic keeps its types)."""
 DT: float = 0.01
 """Physics time step, in seconds."""
 SUBSTEPS: int = 10
 """Physics steps per env step (10 Hz control)."""
+SAMPLE_AGENT: tuple[float, float] = (50.0, 450.0)
+"""Reference reset distribution of the agent's x and y."""
+SAMPLE_BLOCK: tuple[float, float] = (100.0, 400.0)
+"""Reference reset distribution of the block's x and y (its angle is uniform)."""
+DYNAMIC_AGENT_MASS: float = 20.0
+"""``pusher="dynamic"``: mass of the pusher (the block's is 1); a free push moves the block 96% as far."""
+DYNAMIC_SOLVER_ITERATIONS: int = 20
+"""``pusher="dynamic"``: solver iterations, so the heavy pusher does not sink into a block jammed against a wall."""
+LEGACY_VERSIONS: dict[int, tuple[dict[str, Any], str]] = {
+    0: (
+        {
+            "pusher": "dynamic",
+            "walls": "solid",
+            "clamp_target": True,
+            "goal_marker": "none",
+            "render_style": "v0",
+            "sampling": "v0",
+            "reset_physics": False,
+            "clip_actions": True,
+            "success_reward": True,
+        },
+        "lewm/PushT-v0 had a dynamic pusher of mass 20 with its PD inside the velocity update (one substep late), 20 "
+        "solver iterations, solid walls and clamped targets (the reference's pusher is kinematic, 10 iterations, "
+        "segment walls it can pass); it drew no goal T, in darker anti-aliased colours at the image size; it sampled "
+        "non-overlapping starts inside the walls, set reset states without a physics step, clipped actions and gave "
+        "reward 1 on success (the reference: -distance)",
+    )
+}
+"""Old versions of ``lewm/PushT``: version -> (v1 constructor kwargs that reproduce it, what differs)."""
+
+
+def translate_legacy_kwargs(version: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Renames old versions' kwargs for ``lewm_envs.versions``: v0's ``render_target`` became ``goal_marker``.
+
+    Example:
+        >>> translate_legacy_kwargs(0, {"image_size": 64, "render_target": True})
+        {'image_size': 64, 'goal_marker': 'episode'}
+    """
+    out = dict(kwargs)
+    if version == 0 and "render_target" in out:
+        out["goal_marker"] = "episode" if out.pop("render_target") else "none"
+    return out
+
 
 T_AREA: float = (BAR[1] - BAR[0]) * (BAR[3] - BAR[2]) + (STEM[1] - STEM[0]) * (STEM[3] - STEM[2])
 _T_CENTRE = (0.0, 60.0)  # centre of the T's bounding box, body frame
 _T_REACH = math.hypot(60.0, 60.0)  # every point of the T is within this of _T_CENTRE
 _AGENT_LO, _AGENT_HI = ARENA_LO + AGENT_RADIUS, ARENA_HI - AGENT_RADIUS  # free range of the agent centre
-# Recorded states come from physics with soft contacts: a pushed block can sink a few units into the pusher or a wall.
-# Reset accepts that much overlap and rejects more (which signals wrong units or a wrong layout).
+# v0 (walls="solid"): recorded states may overlap by a few units; reset rejects more (wrong units or layout).
 _OVERLAP_TOL: float = 10.0
-_SAMPLE_MARGIN: float = 5.0  # sampled block and agent poses keep this clearance from walls and from each other
+_STATE_BOUND: float = 1e5  # obs_type="state" bounds on positions (units) and velocities (units/s)
+_SAMPLE_MARGIN: float = 5.0  # v0 sampling: clearance from walls and between agent and block
 _TWO_PI = 2.0 * math.pi
 
 _FLOOR_RGB = np.array([255.0, 255.0, 255.0], dtype=np.float32)
-_WALL_RGB = np.array([211.0, 211.0, 211.0], dtype=np.float32)  # LightGray, as gym-pusht
+_WALL_RGB = np.array([211.0, 211.0, 211.0], dtype=np.float32)  # LightGray
 _BLOCK_RGB = np.array([119.0, 136.0, 153.0], dtype=np.float32)  # LightSlateGray
 _AGENT_RGB = np.array([65.0, 105.0, 225.0], dtype=np.float32)  # RoyalBlue
 _GOAL_RGB = np.array([144.0, 238.0, 144.0], dtype=np.float32)  # LightGreen
@@ -304,21 +363,30 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
     """PushT with goal-conditioned resets: push the T block to a goal pose given as a goal image and a goal state.
 
     Each episode has its own goal (a full 7-vector state; the goal image is the frame rendered at it). The episode
-    terminates with reward 1 on success (see the module docstring for both rules); time limits come from the
-    registration (``max_episode_steps=300``).
+    terminates on success (see the module docstring for both rules); time limits come from the registration
+    (``max_episode_steps=300``).
 
     Args:
         image_size: Side S of the square RGB frames in pixels, an int >= 16. World units do not depend on it.
         render_mode: ``"rgb_array"`` (``render()`` returns the current frame) or None.
-        relative: Actions are offsets of the PD target from the agent, Box(-1, 1, (2,)) times 100 units (the LeWM
-            setup); False makes them absolute targets, Box(0, 512, (2,)).
-        success: ``"pose"`` (the paper's rule: position error < ``success_position`` and angle error <
-            ``success_angle``) or ``"coverage"`` (gym-pusht's rule: coverage > ``coverage_threshold``).
+        relative: Actions are offsets of the PD target from the agent, times 100 units (the paper's setup); False
+            makes them absolute targets, Box(0, 512, (2,)).
+        success: ``"pose"`` (the paper's rule) or ``"coverage"`` (gym-pusht's rule).
         obs_type: ``"pixels"`` (uint8 (S, S, 3) frames) or ``"state"`` (the float32 (7,) state; frames are then
             drawn only for ``render()`` and the goal image), for state-based baselines.
-        render_target: Also draw the episode's goal T (light green, under the block) in every frame.
+        goal_marker: ``"fixed"`` (the reference: the green T at ``FIXED_TARGET`` in every frame), ``"episode"`` (the
+            episode's goal T instead) or ``"none"``.
+        pusher: ``"kinematic"`` (the reference) or ``"dynamic"`` (v0's heavy disc; see the module docstring).
+        walls: ``"segments"`` (the reference's radius-2 segments) or ``"solid"`` (v0's thick walls).
+        clamp_target: Keep PD targets where the agent fits inside the walls (v0).
+        render_style: ``"reference"`` or ``"v0"`` (v0's anti-aliased look, no contact marks).
+        sampling: ``"reference"`` or ``"v0"`` (block inside the walls, agent not touching it, goal not solved).
+        reset_physics: Step the physics at the goal and at the start during reset, as the reference; False sets
+            the states exactly (v0).
+        clip_actions: Clip actions to the action space (v0); the reference does not.
+        success_reward: Reward 1.0 on success, else 0.0 (v0), instead of the rule's reference reward.
         success_position: Threshold on ||(agent xy, block xy) - goal's||, in units.
-        success_angle: Threshold on the wrapped block-angle error, in radians.
+        success_angle: Threshold on the block-angle error, in radians.
         coverage_threshold: Coverage above which ``success="coverage"`` succeeds.
 
     Example:
@@ -342,7 +410,15 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
         relative: bool = True,
         success: Literal["pose", "coverage"] = "pose",
         obs_type: Literal["pixels", "state"] = "pixels",
-        render_target: bool = False,
+        goal_marker: Literal["fixed", "episode", "none"] = "fixed",
+        pusher: Literal["kinematic", "dynamic"] = "kinematic",
+        walls: Literal["segments", "solid"] = "segments",
+        clamp_target: bool = False,
+        render_style: Literal["reference", "v0"] = "reference",
+        sampling: Literal["reference", "v0"] = "reference",
+        reset_physics: bool = True,
+        clip_actions: bool = False,
+        success_reward: bool = False,
         success_position: float = 20.0,
         success_angle: float = math.pi / 9,
         coverage_threshold: float = 0.95,
@@ -354,10 +430,17 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
             )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}.")
-        if success not in ("pose", "coverage"):
-            raise ValueError(f"success must be 'pose' (the paper's rule) or 'coverage' (gym-pusht's), got {success!r}.")
-        if obs_type not in ("pixels", "state"):
-            raise ValueError(f"obs_type must be 'pixels' or 'state', got {obs_type!r}.")
+        for name, value, valid in (
+            ("success", success, ("pose", "coverage")),
+            ("obs_type", obs_type, ("pixels", "state")),
+            ("goal_marker", goal_marker, ("fixed", "episode", "none")),
+            ("pusher", pusher, ("kinematic", "dynamic")),
+            ("walls", walls, ("segments", "solid")),
+            ("render_style", render_style, ("reference", "v0")),
+            ("sampling", sampling, ("reference", "v0")),
+        ):
+            if value not in valid:
+                raise ValueError(f"{name} must be one of {valid} (the first is the paper's env), got {value!r}.")
         if not (math.isfinite(success_position) and success_position > 0):
             raise ValueError(f"success_position must be a positive number of units, got {success_position!r}.")
         if not (0 < success_angle <= math.pi):
@@ -371,7 +454,15 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
         self.relative = bool(relative)
         self.success = success
         self.obs_type = obs_type
-        self.render_target = bool(render_target)
+        self.goal_marker = goal_marker
+        self.pusher = pusher
+        self.walls = walls
+        self.clamp_target = bool(clamp_target)
+        self.render_style = render_style
+        self.sampling = sampling
+        self.reset_physics = bool(reset_physics)
+        self.clip_actions = bool(clip_actions)
+        self.success_reward = bool(success_reward)
         self.success_position = float(success_position)
         self.success_angle = float(success_angle)
         self.coverage_threshold = float(coverage_threshold)
@@ -383,21 +474,25 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
         if obs_type == "pixels":
             self.observation_space = spaces.Box(0, 255, shape=(self.image_size, self.image_size, 3), dtype=np.uint8)
         else:
-            # Speeds stay far below 10 world sides per second: the PD law tracks targets at most ~700 units away.
-            w, v = WORLD_SIZE, 10.0 * WORLD_SIZE
-            self.observation_space = spaces.Box(
-                low=np.array([0, 0, 0, 0, 0, -v, -v], dtype=np.float32),
-                high=np.array([w, w, w, w, _TWO_PI, v, v], dtype=np.float32),
-                dtype=np.float32,
-            )
-        self._scale = self.image_size / WORLD_SIZE  # pixels per unit
+            # Wide bounds: the kinematic agent (and a block it drives) can leave the arena, at most ~40 units a step.
+            w = _STATE_BOUND
+            low = np.array([-w, -w, -w, -w, 0.0, -w, -w], dtype=np.float32)
+            high = np.array([w, w, w, w, _TWO_PI, w, w], dtype=np.float32)
+            self.observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
+        self._scale = self.image_size / WORLD_SIZE  # pixels per unit (v0 rendering)
+        self._renderer: ReferenceRenderer | None = None
+        if render_style == "reference":
+            self._renderer = ReferenceRenderer(self.image_size, FIXED_TARGET if goal_marker == "fixed" else None)
         self._space: Any = None
-        self._agent: Any = None  # pymunk.Body, dynamic, velocity set by the PD law
+        self._agent: Any = None  # pymunk.Body
+        self._agent_shape: Any = None
         self._block: Any = None  # dynamic pymunk.Body
         self._goal: np.ndarray | None = None  # float64 (7,)
         self._goal_frame: np.ndarray | None = None  # uint8 (S, S, 3)
         self._frame: np.ndarray | None = None  # uint8 (S, S, 3), drawn lazily in state mode
         self._touched = False
+        self._n_contacts = 0
+        self._contact_marks: list[tuple[tuple[float, float], tuple[float, float]]] = []
 
     # ------------------------------------------------------------------ Gymnasium API
 
@@ -408,75 +503,119 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
 
         Args:
             seed: Seeds ``self.np_random``, the only source of randomness.
-            options: Optional ``{"state": s, "goal_state": g}``, each a 7-vector (agent xy, block xy, block angle,
-                agent velocity) or a 5-vector (zero velocity). ``state`` puts the agent and the block exactly there;
-                ``goal_state`` sets the goal. A missing (or None) entry is sampled from ``np_random``: agent and block
-                uniformly in the arena, not overlapping, block fully inside the walls, at rest.
+            options: Optional ``{"state": s, "goal_state": g, "start": "gym-pusht"}``. ``state`` and ``goal_state``
+                are 7-vectors (agent xy, block xy, block angle, agent velocity) or 5-vectors (at rest); see the module
+                docstring for what the reference's reset does with them. A missing (or None) state or goal is
+                sampled; ``start="gym-pusht"`` samples the start from gym-pusht's distribution and random stream.
 
         Returns:
             The first observation and the info dict (see ``step``).
 
         Raises:
-            ValueError: An unknown option key, or a state that is malformed, outside the arena, or has the agent
-                overlapping the block.
+            ValueError: An unknown option key or a malformed state (with ``walls="solid"``, also one outside the
+                walls or with the agent deep in the block).
         """
         super().reset(seed=seed)
         options = reset_options(
             options,
-            {"state", "goal_state"},
-            "PushTEnv.reset accepts options={'state': s, 'goal_state': g}, each optional, with s and g 7-vectors "
-            "(agent x, y, block x, y, block angle, agent vx, vy) in world units.",
+            {"state", "goal_state", "start"},
+            "PushTEnv.reset accepts options={'state': s, 'goal_state': g, 'start': 'gym-pusht'}, each optional, with "
+            "s and g 7-vectors (agent x, y, block x, y, block angle, agent vx, vy) in world units.",
         )
-        state = self._validated_state(options.get("state"), "state", physical=True)
+        start = options.get("start")
+        if start not in (None, "reference", "gym-pusht"):
+            raise ValueError(f"options['start'] must be 'gym-pusht' or 'reference' (the default), got {start!r}.")
+        physical = self.walls == "solid"
+        state = self._validated_state(options.get("state"), "state", physical=physical)
         goal = self._validated_state(options.get("goal_state"), "goal_state", physical=False)
-        if state is None:
-            state = self._sample_state()
-        if goal is None:
-            goal = self._sample_state()
-            for _ in range(100):  # a sampled goal is not solved at reset (almost never needs a second draw)
-                if not self.is_success(state, goal):
-                    break
+        gym_pusht_start = None
+        if self.sampling == "v0":  # v0's order: the start, then a goal it does not already satisfy
+            if state is None:
+                state = self._sample_state_v0()
+            if goal is None:
+                goal = self._sample_state_v0()
+                for _ in range(100):
+                    if not self.is_success(state, goal):
+                        break
+                    goal = self._sample_state_v0()
+        else:
+            if start == "gym-pusht" and state is None:
+                rng = self.np_random  # gym-pusht's draws, in its order, from the freshly seeded generator
+                gym_pusht_start = [
+                    float(rng.integers(50, 450)),
+                    float(rng.integers(50, 450)),
+                    float(rng.integers(100, 400)),
+                    float(rng.integers(100, 400)),
+                    float(rng.uniform(-np.pi, np.pi)),
+                ]
+            if goal is None:
                 goal = self._sample_state()
+                goal[4] %= _TWO_PI  # the reference keeps the raw angle, which its angle rule can misjudge
+            if state is None and gym_pusht_start is None:
+                state = self._sample_state()
         self._goal = goal
-        self._build_space(state)
-        self._goal_frame = self._render_frame(goal[:2], goal[2:5])
+        if self.goal_marker == "episode" and self.render_style == "reference":
+            self._renderer = ReferenceRenderer(self.image_size, (float(goal[2]), float(goal[3]), float(goal[4])))
+        if gym_pusht_start is not None:
+            # gym-pusht's reset: a fresh space (agent at (256, 400), block at (256, 300), angle 0), the agent placed,
+            # the block's position set before its angle (which moves its origin), one physics step.
+            self._build_space(np.array([256.0, 400.0, 256.0, 300.0, 0.0, 0.0, 0.0]))
+            self._agent.position = gym_pusht_start[:2]
+            self._block.position = gym_pusht_start[2:4]
+            self._block.angle = gym_pusht_start[4]
+            self._target = (gym_pusht_start[0], gym_pusht_start[1])
+            self._physics_step()
+            self._goal_frame = self._render_state(goal)
+        elif self.reset_physics:
+            self._build_space(state)
+            self._set_state(goal)
+            self._physics_step()
+            self._goal_frame = self._render_current()
+            self._set_state(state)
+            self._physics_step()
+        else:
+            self._build_space(state)
+            self._goal_frame = self._render_state(goal)
+            self._set_state(state)
         self._frame = None
-        self._touched = bool(t_signed_distance(state[:2], state[2:5]) <= AGENT_RADIUS)
+        self._touched = bool(t_signed_distance(self._state()[:2], self._state()[2:5]) <= AGENT_RADIUS)
         return self._observation(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         """Moves the PD target and simulates 0.1 s (10 physics substeps).
 
         Args:
-            action: (2,) target offset in [-1, 1] (x 100 units) when ``relative``, else the absolute target in
-                [0, 512]; clipped to the action space.
+            action: (2,) target offset (x 100 units) when ``relative``, else the absolute target in world units; not
+                clipped unless ``clip_actions``.
 
         Returns:
-            ``(obs, reward, terminated, truncated, info)``: reward is 1.0 on success else 0.0; terminated is True on
-            success; truncated is always False (the registered TimeLimit truncates). info holds ``"proprio"``
-            (float32 (4,)), ``"state"`` and ``"goal_state"`` (float32 (7,)), ``"goal"`` (uint8 (S, S, 3), the frame
-            at the goal state), ``"is_success"`` (bool), ``"distance"`` (float, ||(agent xy, block xy) - goal's||),
-            ``"contact"`` (bool, the agent touched the block during this step) and ``"coverage"`` (float in [0, 1]).
+            ``(obs, reward, terminated, truncated, info)``: reward follows the success rule (module docstring);
+            terminated is True on success; truncated is always False (the registered TimeLimit truncates). info holds
+            ``"proprio"`` (float32 (4,)), ``"state"`` and ``"goal_state"`` (float32 (7,)), ``"goal"`` (uint8
+            (S, S, 3), the goal image), ``"is_success"`` (bool), ``"distance"`` (float, ||(agent xy, block xy) -
+            goal's||), ``"contact"`` (bool, the agent touched the block during this step), ``"n_contacts"`` (the
+            reference's contact points per substep, walls included) and ``"coverage"`` (float in [0, 1]).
         """
         if self._space is None:
             raise RuntimeError("PushTEnv.step() was called before reset(); call env.reset(seed=...) first.")
-        act = np.asarray(action, dtype=np.float64).reshape(-1)  # (2,)
+        # The action keeps its float dtype: the reference's arithmetic follows it (float32 from the action space).
+        act = np.asarray(action).reshape(-1)  # (2,)
+        if act.dtype.kind != "f":
+            act = act.astype(np.float64)
         if act.shape != (2,) or not np.all(np.isfinite(act)):
             raise ValueError(f"action must be 2 finite numbers (the PD target, x and y), got {action!r}.")
-        act = np.clip(act, self.action_space.low, self.action_space.high)
-        agent = self._agent
-        if self.relative:
-            act = np.array(agent.position) + ACTION_SCALE * act
-        # Targets the disc cannot reach would only press it against a wall.
-        tx, ty = np.clip(act, _AGENT_LO, _AGENT_HI).tolist()
-        self._target = (tx, ty)
+        if self.clip_actions:
+            act = np.clip(act, self.action_space.low, self.action_space.high)
         self._touched = False
-        for _ in range(SUBSTEPS):
-            self._space.step(DT)
+        self._n_contacts = 0
+        if self.pusher == "dynamic":
+            self._step_dynamic(act)
+        else:
+            self._step_kinematic(act)
         self._frame = None
         info = self._info()
         success = info["is_success"]
-        return self._observation(), 1.0 if success else 0.0, success, False, info
+        return self._observation(), self._reward(info), success, False, info
 
     def render(self) -> np.ndarray:
         """Returns the current frame, uint8 (S, S, 3) (equal to the last observation in pixel mode)."""
@@ -505,10 +644,11 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
         s, g = np.asarray(state, dtype=np.float64), np.asarray(goal_state, dtype=np.float64)
         if self.success == "coverage":
             return block_coverage(s[2:5], g[2:5]) > self.coverage_threshold
-        return bool(
-            float(np.linalg.norm(s[:4] - g[:4])) < self.success_position
-            and angle_error(s[4], g[4]) < self.success_angle
-        )
+        # The reference's arithmetic: |goal - state| folded once (angles in [0, 2 pi) give the wrapped error).
+        pos_diff = float(np.linalg.norm(g[:4] - s[:4]))
+        angle_diff = abs(float(g[4]) - float(s[4]))
+        angle_diff = min(angle_diff, 2 * np.pi - angle_diff)
+        return bool(pos_diff < self.success_position and angle_diff < self.success_angle)
 
     @property
     def state(self) -> np.ndarray:
@@ -524,77 +664,149 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("PushTEnv has no goal_state before reset(); call env.reset(seed=...) first.")
         return self._goal.astype(np.float32)
 
-    # ------------------------------------------------------------------ internals
+    # ------------------------------------------------------------------ physics
 
-    def _build_space(self, state: np.ndarray) -> None:
-        """A fresh pymunk space at ``state`` (fresh, so no contact cache carries over between episodes)."""
+    def _build_space(self, initial: np.ndarray) -> None:
+        """A fresh pymunk space, its shapes created in the reference's order (walls, agent, block)."""
         pm = self._pymunk
         space = pm.Space()
         space.gravity = (0.0, 0.0)
-        space.damping = 0.0  # bodies keep no velocity between substeps: the block moves only while pushed
-        space.iterations = SOLVER_ITERATIONS
-        far_lo, far_hi = -WORLD_SIZE, 2.0 * WORLD_SIZE
-        for x0, x1, y0, y1 in (
-            (far_lo, ARENA_LO, far_lo, far_hi),
-            (ARENA_HI, far_hi, far_lo, far_hi),
-            (far_lo, far_hi, far_lo, ARENA_LO),
-            (far_lo, far_hi, ARENA_HI, far_hi),
-        ):
-            # Thick walls: a block squeezed against one by the heavy agent cannot tunnel through it.
-            space.add(pm.Poly(space.static_body, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]))
-        # A heavy dynamic disc whose velocity the PD law sets before contacts are solved. The standard env uses a
-        # kinematic body moved by the unsolved PD velocity: infinite force, so a block caught against a wall is driven
-        # deep into the wall and the agent sinks into the block. Against a free block this one pushes nearly alike.
-        agent = pm.Body(AGENT_MASS, math.inf)
-        agent.velocity_func = self._pd_velocity
+        space.damping = 0.0  # bodies keep no velocity beyond the next substep: the block moves only while pushed
+        if self.walls == "solid":
+            far_lo, far_hi = -WORLD_SIZE, 2.0 * WORLD_SIZE
+            for x0, x1, y0, y1 in (
+                (far_lo, ARENA_LO, far_lo, far_hi),
+                (ARENA_HI, far_hi, far_lo, far_hi),
+                (far_lo, far_hi, far_lo, ARENA_LO),
+                (far_lo, far_hi, ARENA_HI, far_hi),
+            ):
+                # Thick walls: a block squeezed against one by the heavy agent cannot tunnel through it.
+                space.add(pm.Poly(space.static_body, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]))
+        else:
+            space.add(*(pm.Segment(space.static_body, a, b, WALL_RADIUS) for a, b in WALL_SEGMENTS))
+        if self.pusher == "dynamic":
+            space.iterations = DYNAMIC_SOLVER_ITERATIONS
+            agent = pm.Body(DYNAMIC_AGENT_MASS, math.inf)
+            agent.velocity_func = self._pd_velocity
+        else:
+            agent = pm.Body(body_type=pm.Body.KINEMATIC)
+        agent.position = (float(initial[0]), float(initial[1]))
         agent_shape = pm.Circle(agent, AGENT_RADIUS)
-        agent_shape.collision_type = 1
-        bar = [(BAR[0], BAR[2]), (BAR[1], BAR[2]), (BAR[1], BAR[3]), (BAR[0], BAR[3])]
-        stem = [(STEM[0], STEM[2]), (STEM[1], STEM[2]), (STEM[1], STEM[3]), (STEM[0], STEM[3])]
-        # Mass 1; the moment is the standard env's (it sums the bar's moment twice), kept for identical dynamics.
-        block = pm.Body(1.0, 2.0 * pm.moment_for_poly(1.0, bar))
-        block_shapes = [pm.Poly(block, bar), pm.Poly(block, stem)]
-        for shape in block_shapes:
-            shape.collision_type = 2
-        block.center_of_gravity = BLOCK_COG
-        space.add(agent, agent_shape, block, *block_shapes)
-        space.on_collision(1, 2, pre_solve=self._on_contact)
-        agent.position = (float(state[0]), float(state[1]))
-        agent.velocity = (float(state[5]), float(state[6]))
+        space.add(agent, agent_shape)
+        bar, stem = (list(v) for v in T_VERTICES)
+        # Mass 1; the moment is the reference's (it sums the bar's moment twice), kept for identical dynamics.
+        inertia = pm.moment_for_poly(1, vertices=bar)
+        block = pm.Body(1, inertia + inertia)
+        bar_shape, stem_shape = pm.Poly(block, bar), pm.Poly(block, stem)
+        block.center_of_gravity = (bar_shape.center_of_gravity + stem_shape.center_of_gravity) / 2
+        block.position = (float(initial[2]), float(initial[3]))
+        block.angle = float(initial[4])
+        space.add(block, bar_shape, stem_shape)
+        space.on_collision(0, 0, post_solve=self._on_contact)
+        self._space, self._agent, self._agent_shape, self._block = space, agent, agent_shape, block
+        self._target = (float(initial[0]), float(initial[1]))
+
+    def _set_state(self, state: np.ndarray) -> None:
+        """Puts the agent and the block at ``state``: agent velocity and position, then block angle and position."""
+        s = np.asarray(state, dtype=np.float64).tolist()
+        self._agent.velocity = tuple(s[5:7]) if len(s) == 7 else (0.0, 0.0)
+        self._agent.position = s[:2]
         # Angle first: pymunk rotates about the centre of gravity, so setting the position last puts the body origin
         # (the reported block xy) exactly where asked.
-        block.angle = float(state[4])
-        block.position = (float(state[2]), float(state[3]))
-        self._space, self._agent, self._block = space, agent, block
-        self._target = (float(state[0]), float(state[1]))
+        self._block.angle = s[4]
+        self._block.position = s[2:4]
+        self._target = (s[0], s[1])
+
+    def _physics_step(self) -> None:
+        self._contact_marks = []
+        self._space.step(DT)
+
+    def _step_kinematic(self, act: np.ndarray) -> None:
+        """The reference's update: the PD law sets the kinematic agent's velocity, then the space steps."""
+        agent = self._agent
+        Vec2d = self._pymunk.Vec2d
+        # Written as the reference, types included: the float32 action makes the target (and, through it, the PD
+        # acceleration) float32 in relative mode; absolute targets stay float64 arrays.
+        target = agent.position + act * ACTION_SCALE if self.relative else act
+        if self.clamp_target:
+            target = np.clip(np.asarray(target, dtype=np.float64), _AGENT_LO, _AGENT_HI)
+        for _ in range(SUBSTEPS):
+            acceleration = K_P * (target - agent.position) + K_V * (Vec2d(0, 0) - agent.velocity)
+            agent.velocity += acceleration * DT
+            self._physics_step()
+
+    def _step_dynamic(self, act: np.ndarray) -> None:
+        """v0's update: the target is fixed for the step and the PD law runs inside pymunk's velocity update."""
+        act = act.astype(np.float64)
+        if self.relative:
+            act = np.array(self._agent.position) + ACTION_SCALE * act
+        if self.clamp_target:
+            act = np.clip(act, _AGENT_LO, _AGENT_HI)
+        self._target = (float(act[0]), float(act[1]))
+        for _ in range(SUBSTEPS):
+            self._physics_step()
 
     def _pd_velocity(self, body: Any, gravity: Any, damping: float, dt: float) -> None:
-        """The agent's velocity update, called by pymunk every substep before it solves contacts: the PD law."""
+        """``pusher="dynamic"``: the agent's velocity update, called by pymunk every substep before contacts."""
         (px, py), (vx, vy) = body.position, body.velocity
         tx, ty = self._target
         body.velocity = (vx + (K_P * (tx - px) - K_V * vx) * dt, vy + (K_P * (ty - py) - K_V * vy) * dt)
 
     def _on_contact(self, arbiter: Any, space: Any, data: Any) -> None:
-        self._touched = True
+        """Post-solve on every pair: the reference's contact count, our agent-block flag, and the contact marks."""
+        points = arbiter.contact_point_set
+        self._n_contacts += len(points.points)
+        if self._agent_shape in arbiter.shapes:
+            self._touched = True
+        n = points.normal
+        for p in points.points:
+            a, b = p.point_a, p.point_b
+            self._contact_marks.append(((a.x - 2.0 * n.x, a.y - 2.0 * n.y), (b.x + 2.0 * n.x, b.y + 2.0 * n.y)))
 
     def _state(self) -> np.ndarray:
         (ax, ay), (bx, by), (vx, vy) = self._agent.position, self._block.position, self._agent.velocity
-        return np.array([ax, ay, bx, by, float(self._block.angle) % _TWO_PI, vx, vy])  # (7,)
+        return np.array([ax, ay, bx, by, float(self._block.angle) % _TWO_PI, vx, vy], dtype=np.float64)  # (7,)
+
+    def _reward(self, info: dict[str, Any]) -> float:
+        if self.success_reward:
+            return 1.0 if info["is_success"] else 0.0
+        if self.success == "coverage":
+            return float(np.clip(info["coverage"] / self.coverage_threshold, 0.0, 1.0))
+        return -float(np.linalg.norm(self._goal - self._state()))
+
+    # ------------------------------------------------------------------ observations
 
     def _observation(self) -> np.ndarray:
         return self._current_frame() if self.obs_type == "pixels" else self._state().astype(np.float32)
 
     def _current_frame(self) -> np.ndarray:
         if self._frame is None:
-            state = self._state()
-            self._frame = self._render_frame(state[:2], state[2:5])
+            self._frame = self._render_current()
         return self._frame
 
-    def _render_frame(self, agent_xy: np.ndarray, block_pose: np.ndarray) -> np.ndarray:
-        """Background, the goal T if ``render_target``, the block, then the agent on top: uint8 (S, S, 3)."""
+    def _render_current(self) -> np.ndarray:
+        """The frame of the current physics state (with the last substep's contact marks)."""
+        if self._renderer is None:
+            state = self._state()
+            return self._render_v0(state[:2], state[2:5])
+        block = [[tuple(self._block.local_to_world(v)) for v in s.get_vertices()] for s in self._block.shapes]
+        return self._renderer.frame(block, tuple(self._agent.position), AGENT_RADIUS, self._contact_marks)
+
+    def _render_state(self, state: np.ndarray) -> np.ndarray:
+        """The frame of a state without simulating it (no contact marks)."""
+        if self._renderer is None:
+            return self._render_v0(state[:2], state[2:5])
+        c, s = math.cos(float(state[4])), math.sin(float(state[4]))
+        x, y = float(state[2]), float(state[3])
+        block = [[(c * u + -s * v + x, s * u + c * v + y) for u, v in poly] for poly in T_VERTICES]
+        return self._renderer.frame(block, (float(state[0]), float(state[1])), AGENT_RADIUS, [])
+
+    def _render_v0(self, agent_xy: np.ndarray, block_pose: np.ndarray) -> np.ndarray:
+        """v0's look: background, the goal T if marked, the block, then the agent on top: uint8 (S, S, 3)."""
         frame = _background(self.image_size).copy()  # (S, S, 3)
-        if self.render_target and self._goal is not None:
-            _draw_t(frame, self._goal[2:5], self._scale, _GOAL_RGB)
+        if self.goal_marker != "none" and self._goal is not None:
+            pose = self._goal[2:5] if self.goal_marker == "episode" else np.array(FIXED_TARGET)
+            _draw_t(frame, pose, self._scale, _GOAL_RGB)
         _draw_t(frame, block_pose, self._scale, _BLOCK_RGB)
         _draw_disc(frame, agent_xy, AGENT_RADIUS, self._scale, _AGENT_RGB)
         return frame
@@ -610,18 +822,21 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
             "is_success": self.is_success(state, goal),
             "distance": float(np.linalg.norm(state[:4] - goal[:4])),
             "contact": self._touched,
+            "n_contacts": math.ceil(self._n_contacts / SUBSTEPS),
             "coverage": block_coverage(state[2:5], goal[2:5]),
         }
+
+    # ------------------------------------------------------------------ states
 
     def _validated_state(self, value: Any, name: str, physical: bool) -> np.ndarray | None:
         """Checks an ``options`` state and returns it as float64 (7,), or None when it is missing.
 
-        ``physical`` states are simulated, so they must also fit: agent centre in [22, 489]^2, block inside the walls,
-        agent not overlapping the block (each up to a small tolerance for recorded contacts).
+        ``physical`` (``walls="solid"``) states must also fit inside the solid walls: agent centre in [22, 489]^2,
+        block inside the walls, agent not deep in the block (each up to a small tolerance for recorded contacts).
         """
         if value is None:
             return None
-        layout = "(agent x, agent y, block x, block y, block angle, agent vx, agent vy) in world units [0, 512]"
+        layout = "(agent x, agent y, block x, block y, block angle, agent vx, agent vy) in world units"
         try:
             s = np.asarray(value, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError) as err:
@@ -633,37 +848,38 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
             )
         if s.shape == (5,):
             s = np.concatenate([s, np.zeros(2)])
-        if not np.all((s[:4] >= 0.0) & (s[:4] <= WORLD_SIZE)):
-            raise ValueError(
-                f"options[{name!r}] has positions {s[:4].tolist()} outside the [0, 512] world; states are in world "
-                f"units, not pixels or normalised values. Expected {layout}."
-            )
         if not physical:
             return s
         tol = _OVERLAP_TOL
         if not np.all((s[:2] >= _AGENT_LO - tol) & (s[:2] <= _AGENT_HI + tol)):
             raise ValueError(
-                f"options[{name!r}] puts the agent at {s[:2].tolist()}, inside a wall: its centre must be in "
-                f"[{_AGENT_LO:g}, {_AGENT_HI:g}] on both axes (walls at {ARENA_LO:g} and {ARENA_HI:g}, radius "
-                f"{AGENT_RADIUS:g})."
+                f"options[{name!r}] puts the agent at {s[:2].tolist()}, inside a wall: with walls='solid' its centre "
+                f"must be in [{_AGENT_LO:g}, {_AGENT_HI:g}] on both axes."
             )
         corners = np.array(t_polygons(s[2:5])).reshape(-1, 2)  # (8, 2)
         if corners.min() < ARENA_LO - tol or corners.max() > ARENA_HI + tol:
             raise ValueError(
                 f"options[{name!r}] puts the block (x, y, angle) = {s[2:5].tolist()} partly outside the walls "
-                f"([{ARENA_LO:g}, {ARENA_HI:g}] on both axes). Block xy is the centre of the bar's top edge; the stem "
-                "extends 120 units from it along the block's local y axis."
+                f"([{ARENA_LO:g}, {ARENA_HI:g}] on both axes), which walls='solid' cannot simulate. Block xy is the "
+                "centre of the bar's top edge; the stem extends 120 units from it along the block's local y axis."
             )
         gap = float(t_signed_distance(s[:2], s[2:5])) - AGENT_RADIUS
         if gap < -tol:
             raise ValueError(
                 f"options[{name!r}] has the agent at {s[:2].tolist()} overlapping the block at {s[2:5].tolist()} by "
-                f"{-gap:.1f} units (at most {tol:g} is accepted, as recorded contacts can sink in slightly)."
+                f"{-gap:.1f} units (at most {tol:g} is accepted with walls='solid')."
             )
         return s
 
     def _sample_state(self) -> np.ndarray:
-        """A random state at rest: block uniformly inside the walls, agent uniformly in the free space around it."""
+        """The reference's distribution: agent U[50, 450]^2, block U[100, 400]^2, angle U[-2 pi, 2 pi], at rest."""
+        rng = self.np_random
+        agent = rng.uniform(*SAMPLE_AGENT, size=2)
+        block = rng.uniform(*SAMPLE_BLOCK, size=2)
+        return np.array([*agent, *block, rng.uniform(-_TWO_PI, _TWO_PI), 0.0, 0.0])
+
+    def _sample_state_v0(self) -> np.ndarray:
+        """v0: block uniformly inside the walls, agent uniformly in the free space around it, at rest."""
         rng, m = self.np_random, _SAMPLE_MARGIN
         for _ in range(1000):
             pose = np.array([*rng.uniform(ARENA_LO, ARENA_HI, size=2), rng.uniform(0.0, _TWO_PI)])
@@ -674,7 +890,7 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
             free = t_signed_distance(agents, pose) >= AGENT_RADIUS + m  # (16,)
             if free.any():
                 state = np.concatenate([agents[int(np.argmax(free))], pose, np.zeros(2)])
-                return state.astype(np.float32).astype(np.float64)  # exactly representable as reported
+                return state.astype(np.float32).astype(np.float64)
         raise RuntimeError("Could not sample a PushT state; the arena leaves no room for the block and the agent.")
 
 

@@ -2,20 +2,26 @@
 
 Shapes and units (S image side; angles in radians, velocities in rad/s):
     * ``state`` = ``proprio``: float32 (4,) = (shoulder, wrist, shoulder velocity, wrist velocity), the physics
-      ``concat(qpos, qvel)``. The shoulder is an unlimited hinge (its angle is not wrapped); the wrist is limited to
-      +-160 degrees.
+      ``concat(qpos, qvel)``. The shoulder is an unlimited hinge (its angle winds freely, it is not wrapped); the
+      wrist is limited to +-160 degrees.
     * ``goal_state``: float32 (4,) in the state layout; only its qpos (the first two numbers) matters.
     * observation, ``render()``, ``info["goal"]``: uint8 (S, S, 3) frames from the top-down camera.
-    * ``info["observation"]``: float32 (6,), DMC's (position, to_target, velocity), with the target at the fingertip
-      of the goal configuration.
+    * ``info["observation"]``: float32 (6,), DMC's (position, to_target, velocity).
     * action: float32 (2,) joint torques in [-1, 1], applied for ``action_repeat`` (2) physics control steps of 0.02 s,
       as in stable-worldmodel's DMControl wrapper.
 
-The goal (``qpos_match``, reference/lewm.md §5.3): success when every joint is within 0.05 rad (wrapped) of the goal
-configuration; the episode then terminates with reward 1 (else 0). The goal image is the arm drawn at the goal
-configuration. DMC's own target sphere is hidden (moved to an unrendered geom group) so frames show only the arm and
-the goal image is exactly the frame of any state with the goal's qpos; ``show_target=True`` draws it at the goal
-fingertip instead, in observations and goal images alike.
+The reference is the paper's env, stable-worldmodel's ``swm/ReacherDMControl-v0`` with ``task="qpos_match"``
+(reference/lewm.md §5.3), step for step: DMC reacher physics, seeding (``reset(seed=s)`` starts where the reference's
+does), DMC's reward for its own target (placed at random by DMC's episode initialisation, size 0.015 as in DMC's
+``hard`` task, and invisible), and the rule: success when every joint's raw qpos is within 0.05 rad of the goal's,
+checked after each of the two control steps of an env step; the episode then terminates there. The shoulder winds
+freely, so a goal one full turn away is not reached (``success="wrapped"`` compares angles modulo 2 pi instead, as
+lewm/Reacher-v0 did). Frames are the reference's (``tests/envs/fidelity`` checks them pixel for pixel): the arm only,
+the goal shown by the goal image, the arm drawn at the goal configuration.
+
+Options that differ from the reference, all off by default: ``fast_render``, ``success="wrapped"``,
+``target_at_goal`` (DMC's target, and so its reward and ``to_target`` observation, follow the goal fingertip) and
+``show_target`` (draw the target sphere).
 
 Collection policies: ``ReacherNoisePolicy`` (temporally correlated 1/f^beta torques) and ``ReacherSACPolicy`` (a
 stable-baselines3 SAC model trained by ``benchmarks/train_reacher_sac.py`` on :func:`reacher_goal_features`).
@@ -31,17 +37,30 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from lewm_envs.dmc import DMCEnv
+from lewm_envs.dmc import QPOS_MATCH_THRESHOLD, DMCEnv
 from lewm_envs.noise import ColoredNoisePolicy
 
-SUCCESS_THRESHOLD: float = 0.05
-"""A joint matches the goal when its wrapped angle error is below this, in radians."""
+SUCCESS_THRESHOLD: float = QPOS_MATCH_THRESHOLD
+"""A joint matches the goal when its angle error is below this, in radians."""
+SUCCESS_RULES: tuple[str, ...] = ("qpos_match", "wrapped")
+"""``"qpos_match"``: raw joint angles (the reference); ``"wrapped"``: angles modulo 2 pi (lewm/Reacher-v0)."""
 WRIST_LIMIT: float = math.radians(160.0)
 """The wrist joint range is [-WRIST_LIMIT, WRIST_LIMIT] (DMC's reacher.xml)."""
 MIN_GOAL_ERROR: float = 0.2
 """A sampled goal differs from the start by at least this much on some joint, in radians (no success at reset)."""
 DEFAULT_SAC_PATH: Path = Path("models/reacher_sac.zip")
 """Where ``ReacherSACPolicy`` looks for its SB3 model by default (relative to the working directory)."""
+LEGACY_VERSIONS: dict[int, tuple[dict[str, Any] | None, str]] = {
+    0: (
+        {"fast_render": True, "success": "wrapped", "target_at_goal": True},
+        "lewm/Reacher-v0 rendered with fast_render=True, wrapped joint angles in the success rule (a wound shoulder "
+        "counted as at its goal) and checked it only after both control steps of an env step, moved DMC's target "
+        "(size 0.05) to the goal fingertip, rewarded 1 on success instead of DMC's reward and seeded random starts "
+        "differently. The kwargs restore its frames, dynamics, rule and observations; rewards, the mid-step check "
+        "and seeded random starts stay v1's",
+    )
+}
+"""Old versions of ``lewm/Reacher``: version -> (v1 kwargs that reproduce it, what differs)."""
 _HIDDEN_GROUP = 3  # MjvOption renders geom groups 0-2 by default
 
 
@@ -53,7 +72,7 @@ def wrap_angle(angle: Any) -> np.ndarray:
 def joint_errors(state: Any, goal_state: Any) -> np.ndarray:
     """Wrapped goal-minus-current joint angles, float64 (2,), from states (or qpos) of the Reacher layout.
 
-    The success rule compares these. They are not always the way to go: see :func:`travel_errors`.
+    The ``success="wrapped"`` rule compares these. They are not always the way to go: see :func:`travel_errors`.
     """
     q = np.asarray(state, dtype=np.float64).reshape(-1)[:2]
     g = np.asarray(goal_state, dtype=np.float64).reshape(-1)[:2]
@@ -61,10 +80,11 @@ def joint_errors(state: Any, goal_state: Any) -> np.ndarray:
 
 
 def travel_errors(state: Any, goal_state: Any) -> np.ndarray:
-    """The joint rotations that bring the arm to the goal, float64 (2,): shoulder wrapped, wrist not.
+    """The joint rotations that bring the arm to the goal configuration, float64 (2,): shoulder wrapped, wrist not.
 
     The wrist cannot pass its +-160 degree limit, so its only way to the goal is the raw difference (up to 320
-    degrees); the wrapped one may point through the limit. For valid angles both give the same success test.
+    degrees); the wrapped one may point through the limit. The shoulder's wrapped error reaches the goal's angle, not
+    necessarily its winding: the reference rule also wants the raw shoulder angle.
     """
     q = np.asarray(state, dtype=np.float64).reshape(-1)[:2]
     g = np.asarray(goal_state, dtype=np.float64).reshape(-1)[:2]
@@ -77,44 +97,52 @@ class ReacherEnv(DMCEnv):
     Args:
         image_size: Side S of the square RGB frames, an int >= 16.
         camera_id: DMC camera (0, the fixed top-down view; 1 tracks the hand).
-        fast_render: No multisampling, shadows, reflections or skybox (10-20x faster in software rendering).
+        fast_render: No multisampling, shadows, reflections or skybox (10-20x faster in software rendering; frames
+            differ from the reference's).
         render_mode: ``"rgb_array"`` or None.
         obs_type: ``"pixels"``, or ``"state"`` (observation = ``info["observation"]``, no frame rendered per step and
             no ``info["goal"]``; for training state-based policies).
         action_repeat: Physics control steps (0.02 s each) per env step.
         success_threshold: Per-joint tolerance of the success rule, in radians.
-        show_target: Draw DMC's target sphere at the goal fingertip (hidden by default).
+        success: ``"qpos_match"`` (raw angles, the reference) or ``"wrapped"`` (angles modulo 2 pi).
+        target_at_goal: Put DMC's target at the goal fingertip, so its reward and ``to_target`` measure the goal;
+            the reference leaves it where DMC's episode initialisation puts it.
+        show_target: Draw DMC's target sphere (hidden by default, as in the reference), in observations and goal
+            images alike.
 
     Example:
         >>> env = ReacherEnv(image_size=32)
         >>> obs, info = env.reset(seed=0, options={"state": [0.5, -1.0, 0.0, 0.0], "goal_state": [2.0, 1.0, 0.0, 0.0]})
         >>> obs.shape, info["state"].tolist(), info["is_success"], round(info["distance"], 3)
         ((32, 32, 3), [0.5, -1.0, 0.0, 0.0], False, 2.0)
-        >>> env.is_success([0.5, -1.0, 0, 0], [0.54, -1.04, 0, 0])
-        True
+        >>> env.is_success([0.5, -1.0, 0, 0], [0.54, -1.04, 0, 0]), env.is_success([2 * math.pi, 0, 0, 0], [0, 0, 0, 0])
+        (True, False)
         >>> env.close()
     """
-
-    _RESET_OPTIONS = frozenset({"state", "goal_state"})
 
     def __init__(
         self,
         *,
         image_size: int = 64,
         camera_id: int | str = 0,
-        fast_render: bool = True,
+        fast_render: bool = False,
         render_mode: str | None = "rgb_array",
         obs_type: str = "pixels",
         action_repeat: int = 2,
         success_threshold: float = SUCCESS_THRESHOLD,
+        success: str = "qpos_match",
+        target_at_goal: bool = False,
         show_target: bool = False,
     ) -> None:
         if not (math.isfinite(success_threshold) and success_threshold > 0):
             raise ValueError(f"success_threshold must be a positive angle in radians, got {success_threshold!r}.")
-        # Episodes end on success or at the registered TimeLimit, never at DMC's own 20 s limit.
+        if success not in SUCCESS_RULES:
+            raise ValueError(f"success must be one of {SUCCESS_RULES} (the rule of the goal test), got {success!r}.")
+        # The reference's qpos_match task uses the small target of DMC's "hard" task (0.015). Episodes end on success
+        # or at the registered TimeLimit, never at DMC's own 20 s limit.
         super().__init__(
             "reacher",
-            "easy",
+            "hard",
             image_size=image_size,
             camera_id=camera_id,
             fast_render=fast_render,
@@ -122,19 +150,16 @@ class ReacherEnv(DMCEnv):
             obs_type=obs_type,
             action_repeat=action_repeat,
             time_limit=math.inf,
+            success_threshold=success_threshold,
         )
-        import mujoco
-
-        self._mujoco = mujoco
-        self.success_threshold = float(success_threshold)
+        self.success = success
+        self.target_at_goal = bool(target_at_goal)
         self.show_target = bool(show_target)
         self._target_geom = self.model.geom("target").id
         self._finger_geom = self.model.geom("finger").id
         if not self.show_target:
+            # The reference hides it with alpha 0; a geom group MuJoCo does not draw gives the same frames.
             self.model.geom_group[self._target_geom] = _HIDDEN_GROUP
-        self._goal_data = mujoco.MjData(self.model)  # the goal configuration, rendered for the goal image
-        self._goal_state: np.ndarray | None = None  # float64 (4,), float32-representable
-        self._goal_frame: np.ndarray | None = None
 
     # ------------------------------------------------------------------ Gymnasium API
 
@@ -144,7 +169,8 @@ class ReacherEnv(DMCEnv):
         """Starts an episode.
 
         Args:
-            seed: Seeds ``self.np_random``, the only source of randomness.
+            seed: Seeds ``self.np_random`` and DMC's task generator (``RandomState(seed)``, as the reference does), so
+                the random start (and DMC's target) of a seed is the reference's.
             options: Optional ``{"state": s, "goal_state": g}``, each (4,) in the state layout (``goal_state`` may
                 also be the goal qpos alone, (2,)). ``state`` puts the arm exactly there; ``goal_state`` sets the goal
                 configuration. A missing start is DMC's random one (uniform shoulder and wrist angles, at rest); a
@@ -159,64 +185,49 @@ class ReacherEnv(DMCEnv):
         return super().reset(seed=seed, options=options)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Applies the torques ``clip(action, -1, 1)`` for ``action_repeat`` control steps.
+        """Applies the torques ``clip(action, -1, 1)`` for ``action_repeat`` control steps (fewer on success).
 
         Returns:
-            ``(obs, reward, terminated, truncated, info)``: reward 1.0 on success else 0.0; terminated on success;
-            truncated is left to the registered TimeLimit. info holds ``"proprio"`` and ``"state"`` (float32 (4,)),
-            ``"goal_state"`` (float32 (4,)), ``"goal"`` (uint8 (S, S, 3), pixel observations only),
-            ``"is_success"``, ``"distance"`` (the largest wrapped joint error, rad) and ``"observation"``.
+            ``(obs, reward, terminated, truncated, info)``: DMC's reacher reward (finger in its target), summed over
+            the control steps taken; terminated on success; truncated is left to the registered TimeLimit. info
+            holds ``"proprio"`` and ``"state"`` (float32 (4,)), ``"goal_state"`` (float32 (4,)), ``"goal"`` (uint8
+            (S, S, 3), pixel observations only), ``"is_success"``, ``"distance"`` (the largest joint error of the
+            rule, rad) and ``"observation"``.
         """
-        self._advance(action)
-        info = self._info()
-        success = info["is_success"]
-        return self._observe(), 1.0 if success else 0.0, success, False, info
+        return super().step(action)
 
     # ------------------------------------------------------------------ goal-conditioned API
 
-    def render_goal(self) -> np.ndarray:
-        """Returns the goal image, the arm at the goal configuration: uint8 (S, S, 3)."""
-        if self._goal_state is None:
-            raise RuntimeError("ReacherEnv.render_goal() was called before reset(); call env.reset(seed=...) first.")
-        if self._goal_frame is None:
-            self._goal_frame = self.render_state(self._goal_data)
-        return self._goal_frame.copy()
-
     def is_success(self, state: Any, goal_state: Any) -> bool:
-        """The ``qpos_match`` rule: every wrapped joint error is below ``success_threshold``.
+        """The ``qpos_match`` rule: every joint error below ``success_threshold`` (raw, or wrapped per ``success``).
 
         Args:
             state: A state (4,) or qpos (2,).
             goal_state: A goal state (4,) or goal qpos (2,).
         """
-        return bool(np.max(np.abs(joint_errors(state, goal_state))) < self.success_threshold)
-
-    @property
-    def goal_state(self) -> np.ndarray:
-        """The goal in the state layout, float32 (4,) (a copy)."""
-        if self._goal_state is None:
-            raise RuntimeError("ReacherEnv has no goal_state before reset(); call env.reset(seed=...) first.")
-        return self._goal_state.astype(np.float32)
+        return self._distance(state, goal_state) < self.success_threshold
 
     # ------------------------------------------------------------------ internals
 
+    def _distance(self, state: Any, goal_state: Any) -> float:
+        if self.success == "wrapped":
+            return float(np.max(np.abs(joint_errors(state, goal_state))))
+        return super()._distance(state, goal_state)
+
     def _reset_task(self, options: dict[str, Any]) -> None:
         goal = self._validated_goal(options.get("goal_state"))
-        if goal is None:
-            goal = self._sample_goal()
-        self._goal_state = goal
-        mujoco, model, gd = self._mujoco, self.model, self._goal_data
-        gd.qpos[:] = goal[:2]
-        gd.qvel[:] = 0.0
-        mujoco.mj_kinematics(model, gd)
-        # DMC's target (and so its to_target observation) sits at the goal fingertip; it is a static world geom, so
-        # both simulations need their kinematics recomputed after it moves.
-        model.geom_pos[self._target_geom, :2] = gd.geom_xpos[self._finger_geom, :2]
-        mujoco.mj_forward(model, gd)
-        self._physics.forward()
+        self._goal_state = goal if goal is not None else self._sample_goal()
+        if self.target_at_goal:
+            # DMC's target (and so its to_target observation) sits at the goal fingertip; it is a static world geom,
+            # so the simulation needs its kinematics recomputed after it moves.
+            mujoco, model, gd = self._mujoco, self.model, self._goal_data
+            gd.qpos[:], gd.qvel[:] = self._goal_state[:2], 0.0
+            mujoco.mj_kinematics(model, gd)
+            model.geom_pos[self._target_geom, :2] = gd.geom_xpos[self._finger_geom, :2]
+            self._physics.forward()
         self._goal_frame = None
         if self.obs_type == "pixels":
-            self._goal_frame = self.render_state(gd)
+            self.render_goal()
 
     def _validated_goal(self, value: Any) -> np.ndarray | None:
         if value is None:
@@ -240,22 +251,6 @@ class ReacherEnv(DMCEnv):
                 break
         # float32-representable, so info["goal_state"] reproduces the goal exactly when passed back to reset.
         return np.concatenate([qpos, np.zeros(2)]).astype(np.float32).astype(np.float64)
-
-    def _info(self) -> dict[str, Any]:
-        state = self.state
-        errors = joint_errors(state, self._goal_state)
-        distance = float(np.max(np.abs(errors)))
-        info = {
-            "proprio": state,
-            "state": state.copy(),
-            "goal_state": self._goal_state.astype(np.float32),
-            "is_success": distance < self.success_threshold,
-            "distance": distance,
-            "observation": self._dmc_observation(),
-        }
-        if self._goal_frame is not None:
-            info["goal"] = self._goal_frame.copy()
-        return info
 
 
 # ---------------------------------------------------------------------- collection policies

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import lewm_envs  # noqa: F401  (registers lewm/TwoRoom-v0 and the rest of the suite)
+import lewm_envs  # noqa: F401  (registers lewm/TwoRoom-v1 and the rest of the suite)
 
 __version__ = "0.1.0"
 

@@ -42,7 +42,7 @@ class MPCAgent:
     Example:
         >>> import gymnasium as gym, lewm_envs  # doctest: +SKIP
         >>> from lewm_agents.wrappers import GoalConditioned  # doctest: +SKIP
-        >>> env = GoalConditioned(gym.make("lewm/TwoRoom-v0", image_size=64))  # doctest: +SKIP
+        >>> env = GoalConditioned(gym.make("lewm/TwoRoom-v1", image_size=64))  # doctest: +SKIP
         >>> agent = MPCAgent.from_checkpoint("runs/tworoom", action_space=env.action_space)  # doctest: +SKIP
         >>> obs, info = env.reset(seed=0)  # doctest: +SKIP
         >>> obs, reward, terminated, truncated, info = env.step(agent.act(obs))  # doctest: +SKIP

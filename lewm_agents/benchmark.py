@@ -88,7 +88,7 @@ def _spec(
 BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
     "tworoom": {
         "ci": _spec(
-            "lewm/TwoRoom-v0",
+            "lewm/TwoRoom-v1",
             "ci",
             episodes=16,
             history=1,
@@ -103,14 +103,14 @@ BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
         # a wider encoder with latent 64 gave 34% (3000 steps). TwoRoom's state is 2-D; SIGReg spreads it over every
         # latent dimension (the paper's own caveat on low-intrinsic-dimension data). So `small` keeps the smoke model
         # and scales data (2000 episodes) and steps (10k): 64% at 3000 steps, 72% at 10k in a trial run.
-        "smoke": _spec("lewm/TwoRoom-v0", "smoke", episodes=300, history=1, max_steps=3000),
-        "small": _spec("lewm/TwoRoom-v0", "small", preset="smoke", episodes=2000, history=1, max_steps=10_000),
-        "gpu": _spec("lewm/TwoRoom-v0", "gpu", episodes=5000, history=1, epochs=10),
-        "paper": _spec("lewm/TwoRoom-v0", "paper", episodes=10000, history=1),
+        "smoke": _spec("lewm/TwoRoom-v1", "smoke", episodes=300, history=1, max_steps=3000),
+        "small": _spec("lewm/TwoRoom-v1", "small", preset="smoke", episodes=2000, history=1, max_steps=10_000),
+        "gpu": _spec("lewm/TwoRoom-v1", "gpu", episodes=5000, history=1, epochs=10),
+        "paper": _spec("lewm/TwoRoom-v1", "paper", episodes=10000, history=1),
     },
     "pusht": {
         "ci": _spec(
-            "lewm/PushT-v0",
+            "lewm/PushT-v1",
             "ci",
             episodes=8,
             max_steps=20,
@@ -118,23 +118,16 @@ BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
             eval_episodes=4,
             plan=PlanConfig(num_samples=32, iterations=3, topk=4),
         ),
-        # Measured on old-physics PushT-v0 (issue 13, 2 shared cores, 1 thread, 50-pair protocol; proxies until the
-        # fidelity-2d envs land): the smoke model at 3000 steps on 200 episodes scores 8% [3, 19] on pusher data and
-        # 6% [2, 16] on expert data, random 4% [1, 13] on both: not yet above random. The diagnostics place the loss:
-        # the model ranks the recorded (goal-reaching) actions in the top 0.3-0.5% of 300 random candidates and its
-        # latent cost tracks the true distance (Spearman 0.92), but the tasks move the block a median 90-128 units and
-        # 40-50 degrees in 25 steps, and CEM 300 x 30 with the true simulator as the model reaches 1 of 3 such goals.
-        # Left at the issue-4 sizes until measured on the new physics.
-        "smoke": _spec("lewm/PushT-v0", "smoke", episodes=200, epochs=2),
-        "small": _spec("lewm/PushT-v0", "small", episodes=2000, epochs=6),
+        "smoke": _spec("lewm/PushT-v1", "smoke", episodes=200, epochs=2),
+        "small": _spec("lewm/PushT-v1", "small", episodes=2000, epochs=6),
         # ~500k frames and ~32k steps at batch 128: about 13 minutes on one H100 at 5-10% MFU (in stages of < 10 min
         # with --time-limit 9; arithmetic in the issue-4 notes). Unmeasured: no GPU was available.
-        "gpu": _spec("lewm/PushT-v0", "gpu", episodes=2500, epochs=10),
-        "paper": _spec("lewm/PushT-v0", "paper", episodes=13000),  # x 300 steps ~ the paper's 20k x 196 frames
+        "gpu": _spec("lewm/PushT-v1", "gpu", episodes=2500, epochs=10),
+        "paper": _spec("lewm/PushT-v1", "paper", episodes=13000),  # x 300 steps ~ the paper's 20k x 196 frames
     },
     "reacher": {
         "ci": _spec(
-            "lewm/Reacher-v0",
+            "lewm/Reacher-v1",
             "ci",
             episodes=4,
             max_steps=20,
@@ -142,14 +135,14 @@ BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
             eval_episodes=4,
             plan=PlanConfig(num_samples=32, iterations=3, topk=4),
         ),
-        "smoke": _spec("lewm/Reacher-v0", "smoke", episodes=100, epochs=2),
-        "small": _spec("lewm/Reacher-v0", "small", episodes=1000, epochs=6),
-        "gpu": _spec("lewm/Reacher-v0", "gpu", episodes=5000, epochs=10),
-        "paper": _spec("lewm/Reacher-v0", "paper", episodes=10000),
+        "smoke": _spec("lewm/Reacher-v1", "smoke", episodes=100, epochs=2),
+        "small": _spec("lewm/Reacher-v1", "small", episodes=1000, epochs=6),
+        "gpu": _spec("lewm/Reacher-v1", "gpu", episodes=5000, epochs=10),
+        "paper": _spec("lewm/Reacher-v1", "paper", episodes=10000),
     },
     "cube": {
         "ci": _spec(
-            "lewm/Cube-v0",
+            "lewm/Cube-v1",
             "ci",
             episodes=2,
             max_steps=10,
@@ -157,10 +150,10 @@ BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
             eval_episodes=2,
             plan=PlanConfig(num_samples=32, iterations=3, topk=4),
         ),
-        "smoke": _spec("lewm/Cube-v0", "smoke", episodes=30, epochs=2),
-        "small": _spec("lewm/Cube-v0", "small", episodes=300, epochs=6),
-        "gpu": _spec("lewm/Cube-v0", "gpu", episodes=3000, epochs=10),
-        "paper": _spec("lewm/Cube-v0", "paper", episodes=10000),
+        "smoke": _spec("lewm/Cube-v1", "smoke", episodes=30, epochs=2),
+        "small": _spec("lewm/Cube-v1", "small", episodes=300, epochs=6),
+        "gpu": _spec("lewm/Cube-v1", "gpu", episodes=3000, epochs=10),
+        "paper": _spec("lewm/Cube-v1", "paper", episodes=10000),
     },
 }
 

@@ -330,6 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Headless MuJoCo (Reacher, Cube, DMC, Gymnasium MuJoCo envs) renders through EGL; it must be chosen before
         # mujoco is imported. The CLI is a script, so it may set it; the library never does.
         os.environ.setdefault("MUJOCO_GL", "egl")
+        if not os.environ.get("WAYLAND_DISPLAY"):
+            # Gymnasium's pygame renderers (CartPole, ...) call pygame.display.init() even for rgb_array frames, which
+            # they draw on off-screen surfaces; without a display SDL probes Wayland first and prints "XDG_RUNTIME_DIR
+            # is invalid or not set". The dummy video driver is all off-screen drawing needs.
+            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     if cmd not in COMMANDS:
         print(f"lewm: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ class GoalConditioned(gym.Wrapper[dict[str, np.ndarray], Any, np.ndarray, Any], 
 
     Example:
         >>> import lewm_envs
-        >>> env = GoalConditioned(gym.make("lewm/TwoRoom-v0", image_size=32))
+        >>> env = GoalConditioned(gym.make("lewm/TwoRoom-v1", image_size=32))
         >>> obs, info = env.reset(seed=0)
         >>> sorted(obs), obs["goal"].shape, bool((obs["goal"] == info["goal"]).all())
         (['goal', 'pixels'], (32, 32, 3), True)
@@ -36,8 +36,9 @@ class GoalConditioned(gym.Wrapper[dict[str, np.ndarray], Any, np.ndarray, Any], 
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 3 or space.shape[-1] != 3:
             raise ValueError(
                 f"GoalConditioned needs an env whose observations are RGB frames (a Box of shape (h, w, 3)), but "
-                f"{env.spec.id if env.spec else env} observes {space}. Wrap a pixel env (e.g. lewm/TwoRoom-v0), or "
-                f"render frames first (gymnasium.wrappers.AddRenderObservation(env, render_only=True))."
+                f"{env.spec.id if env.spec else env} observes {space}. Wrap a pixel env (e.g. lewm/TwoRoom-v1; the "
+                f"MuJoCo envs with obs_type='pixels', their default), or render frames first "
+                f"(gymnasium.wrappers.AddRenderObservation(env, render_only=True))."
             )
         self.observation_space = gym.spaces.Dict({"pixels": space, "goal": space})
         self._goal: np.ndarray | None = None
@@ -49,8 +50,9 @@ class GoalConditioned(gym.Wrapper[dict[str, np.ndarray], Any, np.ndarray, Any], 
         if render_goal is None:
             raise ValueError(
                 f"GoalConditioned found no goal image: {self.env.unwrapped.__class__.__name__} reports no "
-                f"info['goal'] and has no render_goal() method. Goal-conditioned envs must provide one of them "
-                f"(all lewm/* envs do)."
+                f"info['goal'] and has no render_goal() method, so it is not goal-conditioned (a reward-only env). "
+                f"Wrap an env that provides one of them (every lewm/* env does, lewm/DMC-v1 for any DeepMind "
+                f"Control task included), or use this env without GoalConditioned."
             )
         return np.asarray(render_goal())
 

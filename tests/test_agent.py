@@ -16,7 +16,7 @@ TINY_PLAN = PlanConfig(num_samples=16, iterations=2, topk=4, horizon=3, receding
 
 @pytest.fixture
 def agent_env(tiny_run):
-    env = gym.make("lewm/TwoRoom-v0", image_size=64)
+    env = gym.make("lewm/TwoRoom-v1", image_size=64)
     agent = MPCAgent.from_checkpoint(tiny_run, action_space=env.action_space, config=TINY_PLAN, device="cpu")
     yield agent, env
     env.close()
@@ -78,7 +78,7 @@ def test_action_space_must_match_the_model(tiny_run):
 
 def _goal_env(seed_offset: int = 0, max_steps: int = 15):
     def make():
-        env = GoalConditioned(gym.make("lewm/TwoRoom-v0", image_size=64, max_episode_steps=max_steps))
+        env = GoalConditioned(gym.make("lewm/TwoRoom-v1", image_size=64, max_episode_steps=max_steps))
         env.reset(seed=seed_offset)
         return env
 
@@ -107,7 +107,7 @@ def test_agent_in_sb3_evaluate_policy_with_a_shared_goal(agent_env):
     agent, env = agent_env
     _, info = env.reset(seed=0)
     agent.set_goal(info["goal"])  # plain frame observations: one goal image for both envs
-    venv = DummyVecEnv([lambda: gym.make("lewm/TwoRoom-v0", image_size=64, max_episode_steps=15)] * 2)
+    venv = DummyVecEnv([lambda: gym.make("lewm/TwoRoom-v1", image_size=64, max_episode_steps=15)] * 2)
     rewards, lengths = evaluate_policy(agent, venv, n_eval_episodes=2, warn=False, return_episode_rewards=True)
     assert len(rewards) == 2 and all(0 < n <= 15 for n in lengths)
     venv.close()
@@ -141,7 +141,7 @@ def test_new_goal_replans_only_that_env(agent_env):
 
 
 def test_time_budget_reduces_the_iterations_of_the_agent(tiny_run):
-    env = gym.make("lewm/TwoRoom-v0", image_size=64)
+    env = gym.make("lewm/TwoRoom-v1", image_size=64)
     slow = replace(TINY_PLAN, iterations=10_000, time_budget_ms=150.0)
     agent = MPCAgent.from_checkpoint(tiny_run, action_space=env.action_space, config=slow, device="cpu")
     obs, info = env.reset(seed=0)
@@ -154,7 +154,7 @@ def test_time_budget_reduces_the_iterations_of_the_agent(tiny_run):
 
 @pytest.mark.parametrize("solver", ["mppi", "gradient"])
 def test_agent_plans_with_every_solver(tiny_run, solver):
-    env = gym.make("lewm/TwoRoom-v0", image_size=64)
+    env = gym.make("lewm/TwoRoom-v1", image_size=64)
     cfg = replace(TINY_PLAN, solver=solver)
     agent = MPCAgent.from_checkpoint(tiny_run, action_space=env.action_space, config=cfg, device="cpu")
     obs, info = env.reset(seed=0)
@@ -185,7 +185,7 @@ def test_clamped_planning_scores_only_executable_actions(agent_env):
 
 @pytest.mark.slow
 def test_compiled_rollout_plans_like_the_eager_one(tiny_run):
-    env = gym.make("lewm/TwoRoom-v0", image_size=64)
+    env = gym.make("lewm/TwoRoom-v1", image_size=64)
     obs, info = env.reset(seed=0)
     actions = []
     for compile_ in (False, True):

@@ -34,7 +34,7 @@ def test_collect_info_train_eval(tmp_path):
     data = tmp_path / "d.h5"
     lewm("collect", "tworoom", "--episodes", "6", "--out", data, "--no-progress")
     info = json.loads(lewm("info", data, "--json").stdout)
-    assert info["episodes"] == 6 and info["env_id"] == "lewm/TwoRoom-v0"
+    assert info["episodes"] == 6 and info["env_id"] == "lewm/TwoRoom-v1"
     run = tmp_path / "run"
     lewm(
         "train",

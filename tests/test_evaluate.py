@@ -49,7 +49,7 @@ def test_lewm_eval_end_to_end(tiny_run, tmp_path):
 
 def test_checkpoint_and_dataset_must_match(tiny_run, tmp_path):
     path = tmp_path / "other.h5"
-    with EpisodeWriter(path, env_id="lewm/TwoRoom-v0", image_size=64, action_dim=3) as w:
+    with EpisodeWriter(path, env_id="lewm/TwoRoom-v1", image_size=64, action_dim=3) as w:
         action = np.zeros((30, 3), np.float32)
         action[-1] = np.nan
         w.write_episode(

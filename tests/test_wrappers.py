@@ -8,7 +8,7 @@ from lewm_agents.wrappers import GoalConditioned
 
 
 def make(size: int = 32, **kw) -> gym.Env:
-    return GoalConditioned(gym.make("lewm/TwoRoom-v0", image_size=size, **kw))
+    return GoalConditioned(gym.make("lewm/TwoRoom-v1", image_size=size, **kw))
 
 
 def test_observation_holds_frame_and_goal():
@@ -47,9 +47,24 @@ class _NoInfoGoal(gym.Wrapper):
 
 
 def test_goal_falls_back_to_render_goal():
-    env = GoalConditioned(_NoInfoGoal(gym.make("lewm/TwoRoom-v0", image_size=32)))
+    env = GoalConditioned(_NoInfoGoal(gym.make("lewm/TwoRoom-v1", image_size=32)))
     obs, _ = env.reset(seed=0)
     np.testing.assert_array_equal(obs["goal"], env.unwrapped.render_goal())
+
+
+class _RewardOnly(gym.Env):
+    """A pixel env with no goal at all (no info['goal'], no render_goal())."""
+
+    observation_space = gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        return np.zeros((8, 8, 3), np.uint8), {}
+
+
+def test_reward_only_env_is_named_at_reset():
+    with pytest.raises(ValueError, match=r"_RewardOnly reports no info\['goal'\] .* not goal-conditioned"):
+        GoalConditioned(_RewardOnly()).reset(seed=0)
 
 
 def test_clear_errors():

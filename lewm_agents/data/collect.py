@@ -194,7 +194,7 @@ def collect(cfg: CollectConfig) -> dict[str, float]:
 
 
 def _check_same_settings(writer: EpisodeWriter, source: EnvSource, fast_render: bool) -> None:
-    """Refuse to append to a file recorded with other env settings (e.g. another DMC task under lewm/DMC-v0)."""
+    """Refuse to append to a file recorded with other env settings (e.g. another DMC task under lewm/DMC-v1)."""
     conflicts = kwargs_conflicts(writer.file_env_kwargs, source.kwargs)
     if conflicts:
         detail = ", ".join(f"{k}: file {theirs!r}, this run {ours!r}" for k, (theirs, ours) in conflicts.items())
@@ -260,7 +260,7 @@ class _Loop:
         """A sub-env's frame (S, S, 3) and flattened observation (O,): the env's own, or info["observation"] when the
         observation is an image (None when there is neither)."""
         frame = np.asarray(obs) if self.frame_is_obs else info.pop(FRAME_KEY)
-        if self.pixels_obs:  # pixel envs may expose their vector observation in info (e.g. lewm/DMC-v0)
+        if self.pixels_obs:  # pixel envs may expose their vector observation in info (e.g. lewm/DMC-v1)
             return frame, None if info.get("observation") is None else np.asarray(info["observation"], np.float32)
         flat = gymnasium.spaces.flatten(self.envs.single_observation_space, obs)
         return frame, np.asarray(flat, np.float32).reshape(-1)

@@ -23,7 +23,7 @@ from lewm_agents.data.recorder import is_image_space, resize_frame
 
 FRAME_KEY = "lewm_frame"
 """``info`` key of the recorded frame, added by :class:`RenderFrames` when the observation is not the frame."""
-DMC_ENV_ID = "lewm/DMC-v0"
+DMC_ENV_ID = "lewm/DMC-v1"
 """Gymnasium id of the DeepMind Control env of ``lewm_envs.dmc``, made with ``domain=``, ``task=``, ``image_size=``."""
 DMC_PREFIX = "dmc:"
 # Keys of env_kwargs that do not change what an episode looks like or means: files that differ only in these may
@@ -76,7 +76,7 @@ def _dmc_kwargs(name: str) -> dict[str, Any]:
         )
     if DMC_ENV_ID not in gymnasium.registry:
         try:
-            importlib.import_module("lewm_envs.dmc")  # registers lewm/DMC-v0 if the package does not already
+            importlib.import_module("lewm_envs.dmc")  # registers lewm/DMC-v1 if the package does not already
         except ImportError as exc:
             raise ValueError(
                 f"{name} needs the DeepMind Control env of lewm_envs, which failed to import ({exc}). Install the "
@@ -94,7 +94,7 @@ def resolve_source(
 
     Args:
         name: A lewm alias (``tworoom``), any registered Gymnasium id (``Pusher-v5``, ``CartPole-v1``) or a DeepMind
-            Control task ``dmc:DOMAIN-TASK`` (made as ``lewm/DMC-v0`` with ``domain`` and ``task``).
+            Control task ``dmc:DOMAIN-TASK`` (made as ``lewm/DMC-v1`` with ``domain`` and ``task``).
         image_size: S, the side of the recorded frames.
         max_episode_steps: Episode limit; None keeps the registered one (which must then exist).
         fast_render: Passed as ``fast_render=`` to envs that take it (the MuJoCo envs of lewm_envs); None leaves

@@ -112,18 +112,22 @@ def test_kill_9_during_collect_keeps_finished_episodes_and_the_next_run_appends(
 def test_truncated_and_corrupted_files_name_the_file_and_the_problem(
     tworoom: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
-    truncated = tmp_path / "truncated.h5"
+    # Neutral file names: the test's folder is named after the test, so words are looked for with the path removed.
+    cut = tmp_path / "d.h5"
     data = tworoom.read_bytes()
-    truncated.write_bytes(data[: len(data) // 2])
+    cut.write_bytes(data[: len(data) // 2])
     for cmd in (
-        ["info", truncated],
-        ["collect", "tworoom", "--episodes", "1", "--out", truncated, "--image-size", "32"],
+        ["info", cut],
+        ["collect", "tworoom", "--episodes", "1", "--out", cut, "--image-size", "32"],
     ):
         proc = lewm(*cmd, check=False)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
-        assert str(truncated) in proc.stderr and "truncated" in proc.stderr
+        assert str(cut) in proc.stderr
+        message = proc.stderr.replace(str(cut), "FILE")
+        assert f"has {len(data) // 2} bytes" in message and f"records {len(data)}" in message
+        assert "cut short" in message and "locked" not in message
 
-    corrupted = tmp_path / "corrupted.h5"
+    corrupted = tmp_path / "e.h5"
     shutil.copy(tworoom, corrupted)
     with h5py.File(corrupted, "r") as f:
         offset = f["pixels"].id.get_chunk_info(0).byte_offset  # the compressed bytes of frame 0 (on the sheet)
@@ -132,7 +136,7 @@ def test_truncated_and_corrupted_files_name_the_file_and_the_problem(
         handle.write(b"\xff" * 64)
     proc = lewm("info", corrupted, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert str(corrupted) in proc.stderr and "damaged" in proc.stderr
+    assert str(corrupted) in proc.stderr and "damaged" in proc.stderr.replace(str(corrupted), "FILE")
 
 
 def test_collect_refuses_another_env_or_image_size(tworoom: pathlib.Path, tmp_path: pathlib.Path) -> None:
@@ -140,7 +144,7 @@ def test_collect_refuses_another_env_or_image_size(tworoom: pathlib.Path, tmp_pa
     shutil.copy(tworoom, out)
     size = lewm("collect", "tworoom", "--episodes", "1", "--out", out, "--image-size", "64", check=False)
     env = lewm("collect", "Pendulum-v1", "--episodes", "1", "--out", out, "--image-size", "32", check=False)
-    for proc, match in ((size, "image_size=32"), (env, "env_id='lewm/TwoRoom-v0'")):
+    for proc, match in ((size, "image_size=32"), (env, "env_id='lewm/TwoRoom-v1'")):
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert str(out) in proc.stderr and match in proc.stderr and "new --out" in proc.stderr
     with DatasetReader(out) as reader:
@@ -164,7 +168,7 @@ def test_info_merge_and_video_commands(tworoom: pathlib.Path, tmp_path: pathlib.
     pendulum = tmp_path / "p.h5"
     with h5py.File(data, "r") as f:
         f_attrs = dict(f.attrs)
-    assert f_attrs["env_id"] == "lewm/TwoRoom-v0"
+    assert f_attrs["env_id"] == "lewm/TwoRoom-v1"
     shutil.copy(data, pendulum)
     with h5py.File(pendulum, "r+") as f:
         f.attrs["env_id"] = "Pendulum-v1"
@@ -177,3 +181,19 @@ def test_info_merge_and_video_commands(tworoom: pathlib.Path, tmp_path: pathlib.
         expected = int(reader.ep_len[0] + reader.ep_len[7])
     assert len(list(iio.imiter(video))) == expected
     assert os.path.getsize(video) > 0
+
+
+def test_collecting_a_pygame_env_headless_prints_nothing_to_stderr(tmp_path: pathlib.Path) -> None:
+    # A shell without a display: SDL (under pygame's renderer) used to print "XDG_RUNTIME_DIR is invalid or not set".
+    hidden = ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "SDL_VIDEODRIVER")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
+    out = tmp_path / "d.h5"
+    proc = subprocess.run(
+        [sys.executable, "-m", "lewm_agents", "collect", "CartPole-v1", "--episodes", "1", "--out", str(out),
+         "--image-size", "32", "--no-progress"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    with DatasetReader(out) as reader:
+        assert reader.num_episodes == 1

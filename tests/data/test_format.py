@@ -238,14 +238,20 @@ def test_reader_errors_name_the_file_and_the_fix(tmp_path: pathlib.Path) -> None
         DatasetReader(garbage)
     assert str(garbage) in str(info.value)
 
+    # Neutral names: the test's own folder and file names must not contain a word the assertions look for.
     path = tmp_path / "d.h5"
     rng = np.random.default_rng(5)
     write(path, [make_episode(rng, 30) for _ in range(3)])
-    truncated = tmp_path / "truncated.h5"
-    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(DatasetError, match="truncated") as info:
-        DatasetReader(truncated)
-    assert str(truncated) in str(info.value)
+    cut = tmp_path / "c.h5"
+    size = path.stat().st_size
+    cut.write_bytes(path.read_bytes()[: size // 2])
+    with pytest.raises(DatasetError) as info:
+        DatasetReader(cut)
+    assert str(cut) in str(info.value)
+    message = str(info.value).replace(str(cut), "FILE")
+    # what only the truncation message says: both sizes, and no claim of a lock
+    assert f"has {size // 2} bytes" in message and f"records {size}" in message
+    assert "cut short" in message and "locked" not in message
 
     with pytest.raises(DatasetError, match="directory"):
         DatasetReader(tmp_path)

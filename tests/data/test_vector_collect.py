@@ -186,7 +186,7 @@ def test_gymnasium_mujoco_renders_at_the_image_size_with_fast_flags(tmp_path: pa
 def test_dmc_names_map_onto_the_lewm_dmc_env(tmp_path: pathlib.Path) -> None:
     pytest.importorskip("dm_control", reason="pip install lewm-agents[dmc]")
     source = resolve_source("dmc:cartpole-swingup", image_size=32)
-    assert source.env_id == "lewm/DMC-v0" and source.kwargs["domain"] == "cartpole"
+    assert source.env_id == "lewm/DMC-v1" and source.kwargs["domain"] == "cartpole"
     assert source.kwargs["task"] == "swingup" and source.kwargs["image_size"] == 32
     out = tmp_path / "dmc.h5"
     collect(CollectConfig(env="dmc:cartpole-swingup", episodes=1, out=out, image_size=32, max_episode_steps=5,

@@ -1,4 +1,5 @@
-"""DMCEnv behaviour: Gymnasium compliance, frames, exact state resets, DMC rewards, renderer lifetime, noise policy.
+"""DMCEnv behaviour: Gymnasium compliance, frames, exact state resets, DMC rewards, renderer lifetime, the goal
+interface (qpos_match), and fidelity to dm_control itself (``tests/envs/fidelity/dmc_reference.npz``).
 
 States are the physics ``concat(qpos, qvel)``; frames are uint8 (S, S, 3). Cartpole swing-up stands in for any DMC
 task (4 state numbers, 1 action, rewards in [0, 1]).
@@ -17,8 +18,10 @@ pytest.importorskip("dm_control", reason="needs the dmc extra: pip install 'lewm
 
 from gymnasium.utils.env_checker import check_env
 
+from lewm_agents.wrappers import GoalConditioned
 from lewm_envs import dmc
-from lewm_envs.dmc import DMCEnv
+from lewm_envs.dmc import LEGACY_VERSIONS, DMCEnv
+from tests.envs.mujoco_fidelity import MAX_DIFFERING_PIXELS, differing_pixels, gl_renderer, load_fixture
 
 
 def _lag1_autocorrelation(x: np.ndarray) -> float:
@@ -34,7 +37,7 @@ def cartpole() -> DMCEnv:
 
 
 def test_gym_make_builds_the_requested_task_and_check_env_passes() -> None:
-    made = gym.make("lewm/DMC-v0", domain="cartpole", task="swingup", image_size=64)
+    made = gym.make("lewm/DMC-v1", domain="cartpole", task="swingup", image_size=64)
     assert made.spec.max_episode_steps == 1000
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any checker warning fails the test
@@ -140,8 +143,8 @@ def test_state_observations_skip_rendering_until_asked() -> None:
 
 
 def test_fast_render_changes_only_the_look() -> None:
-    fast = DMCEnv("cartpole", "swingup", image_size=32)
-    slow = DMCEnv("cartpole", "swingup", image_size=32, fast_render=False)
+    fast = DMCEnv("cartpole", "swingup", image_size=32, fast_render=True)
+    slow = DMCEnv("cartpole", "swingup", image_size=32)
     assert fast.model.vis.quality.offsamples == 0 and slow.model.vis.quality.offsamples > 0
     a, _ = fast.reset(seed=0)
     b, _ = slow.reset(seed=0)
@@ -191,11 +194,100 @@ def test_bad_reset_options_and_actions_raise(cartpole: DMCEnv) -> None:
         cartpole.step(np.zeros(1, np.float32))
     with pytest.raises(ValueError, match=r"options\['state'\] must be 4 finite numbers concat\(qpos \(2\), qvel"):
         cartpole.reset(options={"state": [0.0, 1.0]})
-    with pytest.raises(ValueError, match=r"Unknown reset option\(s\) \['goal_state'\]"):
-        cartpole.reset(options={"goal_state": [0.0, 1.0, 0.0, 0.0]})
+    with pytest.raises(ValueError, match=r"Unknown reset option\(s\) \['target'\]"):
+        cartpole.reset(options={"target": [0.0, 1.0, 0.0, 0.0]})
+    with pytest.raises(ValueError, match=r"options\['goal_state'\] must be 4 finite numbers"):
+        cartpole.reset(options={"goal_state": [0.0, 1.0]})
     cartpole.reset(seed=0)
     with pytest.raises(ValueError, match=r"action must be 1 finite numbers"):
         cartpole.step(np.array([np.nan]))
+
+
+def test_goal_interface_goal_image_and_qpos_match_rule(cartpole: DMCEnv) -> None:
+    goal = np.array([0.5, 1.0, 0.0, 0.0], np.float32)
+    obs, info = cartpole.reset(seed=0, options={"state": [0.0, np.pi, 0.0, 0.0], "goal_state": goal})
+    np.testing.assert_array_equal(info["goal_state"], goal)
+    at_goal, _ = cartpole.reset(seed=0, options={"state": [0.5, 1.0, 2.0, -2.0], "goal_state": goal})
+    np.testing.assert_array_equal(info["goal"], at_goal)  # the goal image is the goal configuration's frame
+    np.testing.assert_array_equal(cartpole.render_goal(), at_goal)
+    assert not np.array_equal(obs, at_goal) and info["distance"] == pytest.approx(np.pi - 1.0, abs=1e-6)
+    assert cartpole.is_success([0.54, 0.96, 9.0, 9.0], goal) and not cartpole.is_success([0.56, 1.0], goal)
+    assert not cartpole.is_success([0.5 + 2 * np.pi, 1.0], [0.5, 1.0])  # raw values, as the paper's qpos_match
+
+
+def test_reaching_the_goal_ends_the_episode_mid_repeat() -> None:
+    env = DMCEnv("cartpole", "swingup", obs_type="state", render_mode=None, action_repeat=2)
+    # The cart moves 0.02 m per 0.01 s control step: within 0.05 m of the goal after the first, not after both.
+    start = {"state": [0.0, 0.0, 2.0, 0.0], "goal_state": [0.06, 0.0, 0.0, 0.0]}
+    env.reset(seed=0, options=start)
+    _, _, terminated, truncated, info = env.step(np.zeros(1, np.float32))
+    assert terminated and not truncated and info["is_success"]
+    assert env.data.time == pytest.approx(0.01)  # one control step, not two
+    env.step(np.zeros(1, np.float32))  # the episode may go on: dm_control itself has not ended
+
+
+def test_sampled_goals_are_seeded_at_rest_and_unsolved(cartpole: DMCEnv) -> None:
+    goals = []
+    for seed in range(6):
+        _, info = cartpole.reset(seed=seed)
+        _, again = cartpole.reset(seed=seed)
+        np.testing.assert_array_equal(info["goal_state"], again["goal_state"])
+        assert not info["is_success"] and info["distance"] >= 0.1
+        np.testing.assert_array_equal(info["goal_state"][2:], 0.0)
+        goals.append(info["goal_state"][:2])
+    assert np.ptp(np.stack(goals), axis=0).min() > 0.5  # cart position and pole angle both vary
+
+
+def test_reward_only_env_keeps_goal_images_but_never_succeeds() -> None:
+    env = DMCEnv("cartpole", "swingup", image_size=32, success_threshold=None)
+    _, info = env.reset(seed=0, options={"state": [0.0, 1.0, 0.0, 0.0], "goal_state": [0.0, 1.0, 0.0, 0.0]})
+    assert info["is_success"] is False and info["goal"].shape == (32, 32, 3)
+    assert not env.step(np.zeros(1, np.float32))[2]
+    env.close()
+    with pytest.raises(ValueError, match=r"success_threshold must be a positive tolerance .* or None"):
+        DMCEnv("cartpole", "swingup", success_threshold=0.0)
+
+
+def test_goal_conditioned_wrapper_and_the_evaluation_options_work() -> None:
+    made = GoalConditioned(gym.make("lewm/DMC-v1", domain="cartpole", task="swingup", image_size=32))
+    state = np.array([0.1, 3.0, 0.0, 0.0], np.float32)
+    obs, info = made.reset(seed=0, options={"state": state, "goal_state": state + np.array([0.3, -0.5, 0, 0])})
+    assert sorted(obs) == ["goal", "pixels"] and not np.array_equal(obs["goal"], obs["pixels"])
+    np.testing.assert_array_equal(info["state"], state)
+    made.close()
+
+
+def test_legacy_kwargs_rebuild_v0() -> None:
+    kwargs, what = LEGACY_VERSIONS[0]
+    assert kwargs == {"fast_render": True, "success_threshold": None} and "goal" in what
+    legacy = DMCEnv("cartpole", "swingup", image_size=32, **kwargs)
+    assert legacy.model.vis.quality.offsamples == 0 and not legacy.is_success([0, 0], [0, 0])
+    legacy.close()
+
+
+# ---------------------------------------------------------------------- fidelity to dm_control
+# Seeded starts (cheetah's settles for 200 physics steps) and fixed-action episodes must equal dm_control's own: same
+# model, same MuJoCo, bit for bit here; 1e-9 leaves room for another CPU's last bits over these few smooth steps.
+# Frames follow tests/envs/mujoco_fidelity.py.
+
+
+@pytest.mark.parametrize(("domain", "task"), [("cartpole", "swingup"), ("cheetah", "run")])
+def test_starts_steps_rewards_and_frames_are_dm_controls(domain: str, task: str) -> None:
+    ref = load_fixture("dmc_reference.npz")
+    prefix = f"{domain}_{task}"
+    env = DMCEnv(domain, task, image_size=64)
+    for seed in range(3):
+        frame, _ = env.reset(seed=seed)
+        start = np.concatenate([env.data.qpos, env.data.qvel])
+        np.testing.assert_allclose(start, ref[f"{prefix}_starts"][seed], rtol=0, atol=1e-9)
+        if "llvmpipe" in gl_renderer():  # see tests/envs/mujoco_fidelity.py
+            assert differing_pixels(frame, ref[f"{prefix}_frames"][seed]) <= MAX_DIFFERING_PIXELS
+        for t, action in enumerate(ref[f"{prefix}_actions"][seed]):
+            _, reward, _, _, _ = env.step(action)
+            state = np.concatenate([env.data.qpos, env.data.qvel])
+            np.testing.assert_allclose(state, ref[f"{prefix}_states"][seed][t], rtol=0, atol=1e-9)
+            assert reward == pytest.approx(ref[f"{prefix}_rewards"][seed][t], abs=1e-9)
+    env.close()
 
 
 def test_docstring_examples_run() -> None:

@@ -1,4 +1,6 @@
-"""PushT behaviour: Gymnasium compliance, rendering, exact resets, both success rules, physics and the pusher policy.
+"""PushT behaviour: Gymnasium compliance, rendering, the reference's resets, both success rules and rewards, physics,
+the v0 options and the pusher policy. Step-for-step agreement with the recorded references is in
+test_pusht_fidelity.py.
 
 States are 7-vectors in world units ([0, 512]^2): agent x, y; block x, y, angle; agent vx, vy. Block xy is the centre
 of the T bar's top edge; the stem hangs 120 units below it at angle 0 (y grows downward).
@@ -59,7 +61,7 @@ def env() -> PushTEnv:
 
 @pytest.mark.parametrize("size", [64, 224])
 def test_check_env_passes_without_warnings(size: int) -> None:
-    made = gym.make("lewm/PushT-v0", image_size=size)
+    made = gym.make("lewm/PushT-v1", image_size=size)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(made.unwrapped)
@@ -73,11 +75,11 @@ def test_check_env_passes_for_the_variants(kwargs: dict) -> None:
         warnings.simplefilter("error")
         # Box(0, 512) absolute targets are gym-pusht's convention; the checker only recommends a normalised box.
         warnings.filterwarnings("ignore", message=".*symmetric and normalized space")
-        check_env(gym.make("lewm/PushT-v0", image_size=16, **kwargs).unwrapped)
+        check_env(gym.make("lewm/PushT-v1", image_size=16, **kwargs).unwrapped)
 
 
 def test_registration_time_limit_truncates_at_300_steps() -> None:
-    made = gym.make("lewm/PushT-v0", image_size=16)
+    made = gym.make("lewm/PushT-v1", image_size=16)
     assert made.unwrapped.image_size == 16
     made.reset(seed=0, options={"state": [100, 100, 300, 300, 0, *_REST], "goal_state": [400, 100, 100, 300, 1, 0, 0]})
     for t in range(300):
@@ -90,7 +92,7 @@ def test_frames_are_non_constant_and_depend_on_state(size: int) -> None:
     env = PushTEnv(image_size=size)
     base = [100.0, 400.0, 256.0, 200.0, 0.3, *_REST]
     a, _ = env.reset(seed=0, options={"state": base})
-    assert a.min() < 120 and a.max() == 255 and len(np.unique(a.reshape(-1, 3), axis=0)) > 10  # anti-aliased edges
+    assert a.min() < 120 and a.max() == 255 and len(np.unique(a.reshape(-1, 3), axis=0)) > 10  # resized edges
     np.testing.assert_array_equal(env.render(), a)
     for k, delta in ((0, 3.0), (2, 3.0), (4, 0.02)):  # agent 3 units, block 3 units, block 1.1 degrees
         moved = list(base)
@@ -100,15 +102,19 @@ def test_frames_are_non_constant_and_depend_on_state(size: int) -> None:
 
 
 def test_frame_shows_the_block_and_agent_where_the_state_says() -> None:
-    env = PushTEnv(image_size=128)
+    env = PushTEnv(image_size=224, goal_marker="none")
     pose = np.array([300.0, 150.0, 0.7])
     obs, _ = env.reset(seed=0, options={"state": [100.0, 420.0, *pose, *_REST]})
-    centres = (np.stack(np.meshgrid(np.arange(128), np.arange(128)), -1).reshape(-1, 2) + 0.5) * 4.0  # (x, y) units
-    grey = np.all(np.abs(obs.reshape(-1, 3).astype(int) - [119, 136, 153]) < 8, axis=1)  # block colour
+    scale = 512 / 224
+    centres = (np.stack(np.meshgrid(np.arange(224), np.arange(224)), -1).reshape(-1, 2) + 0.5) * scale  # (x, y)
+    # The reference fills the block with LightSlateGray (119, 136, 153) lightened 1.2x and outlines it in the plain
+    # colour; the agent is a RoyalBlue (65, 105, 225) ring around a lightened disc.
+    fill = np.all(np.abs(obs.reshape(-1, 3).astype(int) - [143, 163, 184]) < 4, axis=1)
     inside = _inside_t(centres, pose)
-    assert grey[inside].mean() > 0.8 and grey[~inside].mean() < 0.01
-    blue = obs[420 // 4, 100 // 4]  # the pixel under the agent centre
-    np.testing.assert_array_equal(blue, [65, 105, 225])
+    assert fill[inside].mean() > 0.6 and fill[~inside].mean() < 0.01
+    np.testing.assert_array_equal(obs[round(420 / scale), round(100 / scale)], [78, 126, 255])
+    ring = obs[round(420 / scale), round((100 - 13) / scale)]
+    assert np.abs(ring.astype(int) - [65, 105, 225]).max() < 20
 
 
 def test_goal_image_is_the_frame_at_the_goal_state(env: PushTEnv) -> None:
@@ -121,31 +127,60 @@ def test_goal_image_is_the_frame_at_the_goal_state(env: PushTEnv) -> None:
     assert not np.array_equal(env.render(), at_goal)
 
 
-def test_render_target_draws_the_goal_t_under_the_block() -> None:
+@pytest.mark.parametrize("style", ["reference", "v0"])
+def test_goal_marker_draws_a_green_t_under_the_block(style: str) -> None:
     goal = [400.0, 100.0, 150.0, 300.0, 2.0, *_REST]
     options = {"state": [100, 100, 300, 100, 0, *_REST], "goal_state": goal}
-    plain, _ = PushTEnv(image_size=64).reset(seed=0, options=options)
-    shown, _ = PushTEnv(image_size=64, render_target=True).reset(seed=0, options=options)
-    diff = np.any(plain != shown, axis=2)
-    assert diff.any() and np.all(shown[diff][:, 1] > shown[diff][:, 0])  # only greenish pixels were added
+    frames = {
+        marker: PushTEnv(image_size=64, goal_marker=marker, render_style=style).reset(seed=0, options=options)[0]
+        for marker in ("none", "fixed", "episode")
+    }
+    for marker in ("fixed", "episode"):
+        diff = np.any(frames["none"] != frames[marker], axis=2)
+        assert diff.any() and np.all(frames[marker][diff][:, 1] > frames[marker][diff][:, 0])  # greenish pixels only
+    # The fixed T's bar covers world (260, 276), pixel (row 34, column 32) at 64 px; the episode's goal T does not.
+    assert frames["fixed"][34, 32, 1] > frames["fixed"][34, 32, 0]
+    assert np.array_equal(frames["episode"][34, 32], frames["none"][34, 32])
 
 
 def test_reset_round_trips_states_exactly(env: PushTEnv) -> None:
-    state = np.array([33.25, 480.5, 300.125, 210.75, 5.5, 12.5, -40.25], dtype=np.float32)
-    goal = np.array([250.0, 250.0, 100.5, 400.25, 0.125, 0.0, 0.0], dtype=np.float32)
+    state = np.array([33.25, 480.5, 300.125, 210.75, 5.5, 0.0, 0.0], dtype=np.float32)
+    # (A goal whose block overlaps a wall would be pushed during reset, and that push carries into the start.)
+    goal = np.array([250.0, 250.0, 100.5, 300.25, 0.125, 0.0, 0.0], dtype=np.float32)
     _, info = env.reset(seed=0, options={"state": state, "goal_state": goal})
     np.testing.assert_array_equal(info["state"], state)  # block pose (angle included) lands exactly
     np.testing.assert_array_equal(info["proprio"], state[[0, 1, 5, 6]])
     np.testing.assert_array_equal(info["goal_state"], goal)
     assert info["state"].dtype == info["goal_state"].dtype == info["proprio"].dtype == np.float32
     np.testing.assert_array_equal(env.state, state)
-    # A recorded mid-episode state re-sets exactly as well, and a 5-vector means "at rest".
+    # A recorded mid-episode state re-sets with its agent moved by v * 0.01 (the reference's reset step; the agent is
+    # kinematic), or exactly with reset_physics=False; a 5-vector means "at rest".
     for _ in range(5):
         _, _, _, _, step_info = env.step(np.array([0.4, -0.9], dtype=np.float32))
-    _, again = env.reset(options={"state": step_info["state"], "goal_state": goal})
-    np.testing.assert_array_equal(again["state"], step_info["state"])
+    recorded = step_info["state"]
+    _, again = env.reset(options={"state": recorded, "goal_state": goal})
+    np.testing.assert_allclose(again["state"][:2], recorded[:2] + 0.01 * recorded[5:], atol=1e-4)
+    np.testing.assert_array_equal(again["state"][2:], recorded[2:])
+    exact = PushTEnv(image_size=16, reset_physics=False)
+    np.testing.assert_array_equal(exact.reset(options={"state": recorded, "goal_state": goal})[1]["state"], recorded)
     _, rest = env.reset(options={"state": state[:5]})
     np.testing.assert_array_equal(rest["state"], [*state[:5], 0.0, 0.0])
+
+
+def test_reset_steps_the_physics_like_the_reference(env: PushTEnv) -> None:
+    # The reference steps 0.01 s after setting a state: an agent velocity moves the agent by v * 0.01 ...
+    moving = [100.0, 400.0, 300.0, 200.0, 1.0, 50.0, -30.0]
+    _, info = env.reset(seed=0, options={"state": moving})
+    np.testing.assert_allclose(info["state"][:2], [100.5, 399.7], atol=1e-4)
+    np.testing.assert_array_equal(info["state"][2:5], np.float32(moving[2:5]))
+    # ... and the goal state is simulated on the same space first: a goal with the agent inside the block gives the
+    # block a velocity that moves it when the start is stepped (swm/PushT-v1 reports 251.64788382 here).
+    inside = [256.0, 262.0, 256.0, 250.0, 0.0, 0.0, 0.0]
+    env.reset(seed=0, options={"state": inside, "goal_state": inside})
+    assert env._state()[3] == pytest.approx(251.64788382, abs=1e-8)
+    exact = PushTEnv(image_size=16, reset_physics=False)
+    _, info = exact.reset(seed=0, options={"state": inside})
+    np.testing.assert_array_equal(info["state"], inside)
 
 
 def test_only_missing_options_are_sampled(env: PushTEnv) -> None:
@@ -158,7 +193,29 @@ def test_only_missing_options_are_sampled(env: PushTEnv) -> None:
     np.testing.assert_array_equal(info["goal_state"], goal)
 
 
-def test_random_resets_are_valid_and_unsolved(env: PushTEnv) -> None:
+def test_random_resets_follow_the_reference_distribution(env: PushTEnv) -> None:
+    # The reference: agent uniform in [50, 450]^2, block in [100, 400]^2, any angle, at rest (overlaps allowed; the
+    # reset's physics step then pushes the block out of the agent).
+    states = np.array([env.reset(seed=seed)[1]["state"] for seed in range(300)])
+    assert states[:, :2].min() >= 50 and states[:, :2].max() <= 450
+    assert np.mean((states[:, 2:4] >= 100) & (states[:, 2:4] <= 400)) > 0.98
+    assert states[:, 4].min() < 0.5 and states[:, 4].max() > 5.8
+    assert abs(states[:, 0].mean() - 250) < 20 and abs(states[:, 3].mean() - 250) < 15
+
+
+def test_gym_pusht_start_option() -> None:
+    env = PushTEnv(image_size=16, success="coverage")
+    _, a = env.reset(seed=3, options={"start": "gym-pusht", "goal_state": list(pusht.FIXED_TARGET_STATE)})
+    _, b = env.reset(seed=3, options={"start": "gym-pusht", "goal_state": list(pusht.FIXED_TARGET_STATE)})
+    np.testing.assert_array_equal(a["state"], b["state"])
+    assert np.all(a["state"][:2] == np.round(a["state"][:2]))  # gym-pusht draws integer agent positions
+    np.testing.assert_array_equal(a["goal_state"][2:5], np.float32(pusht.FIXED_TARGET))
+    with pytest.raises(ValueError, match=r"options\['start'\] must be 'gym-pusht'"):
+        env.reset(seed=0, options={"start": "random"})
+
+
+def test_v0_resets_are_valid_and_unsolved() -> None:
+    env = PushTEnv(image_size=16, sampling="v0", reset_physics=False)
     for seed in range(40):
         _, info = env.reset(seed=seed)
         for s in (info["state"], info["goal_state"]):
@@ -239,7 +296,10 @@ def test_scripted_push_reaches_the_goal() -> None:
         contacts += info["contact"]
         if terminated:
             break
-    assert terminated and info["is_success"] and reward == 1.0, f"not solved in 40 steps: {info['state']}"
+    assert terminated and info["is_success"], f"not solved in 40 steps: {info['state']}"
+    # The reference's reward: minus the distance over all 7 entries (velocity included).
+    full = np.asarray(env.unwrapped._state()) if hasattr(env, "unwrapped") else env._state()
+    assert reward == pytest.approx(-np.linalg.norm(full - goal))
     assert contacts >= 2 and info["state"][3] < 280.0  # the block was pushed, not teleported
     assert pusht.angle_error(info["state"][4], 0.0) < 0.05
 
@@ -258,7 +318,7 @@ def test_pd_controller_converges_to_an_absolute_target() -> None:
     infos = _run(env, [(1.0, 0.0)] * 6, options={"state": [50, 100, 400, 300, 0, *_REST]})
     dx = np.diff([i["state"][0] for i in infos])
     assert 20.0 < dx[0] < dx[1]  # from rest, accelerating ...
-    np.testing.assert_allclose(dx[2:], 39.2, atol=0.3)  # ... to a steady ~39 units per step
+    np.testing.assert_allclose(dx[2:], 40.69, atol=0.1)  # ... to a steady ~40.7 units per step
     assert abs(infos[-1]["state"][1] - 100.0) < 1e-6
 
 
@@ -269,8 +329,23 @@ def test_contact_flag(env: PushTEnv) -> None:
     assert infos[-1]["contact"] and infos[-1]["state"][3] < 199.0  # touching and pushing the block up
 
 
-def test_agent_and_block_stay_inside_the_walls() -> None:
-    env = PushTEnv(image_size=16, obs_type="state")
+def test_kinematic_agent_passes_walls_and_drives_the_block_through() -> None:
+    # The reference's kinematic pusher has unbounded force: it leaves the arena, and a block caught against a wall is
+    # driven into it (the v0 options below prevent both).
+    env = PushTEnv(image_size=16)
+    infos = _run(env, [(-1.0, 0.0)] * 10, options={"state": [60.0, 100.0, 300.0, 300.0, 0.0, *_REST]})
+    assert infos[-1]["state"][0] < -100.0
+    infos = _run(env, [(-1.0, 0.0)] * 30, options={"state": [200.0, 256.0, 8.0, 256.0, 1.5 * math.pi, *_REST]})
+    sunk = min(float(pusht.t_signed_distance(i["state"][:2], i["state"][2:5])) for i in infos)
+    assert _t_corners(infos[3]["state"][2:5]).min() < _WALL_LO - 3.0  # the block is driven into the wall ...
+    assert sunk < 15.0 - 5.0 and infos[-1]["state"][0] < -500.0  # ... and the agent through the block
+
+
+_V0_WALLS = {"pusher": "dynamic", "walls": "solid", "clamp_target": True}
+
+
+def test_v0_agent_and_block_stay_inside_the_walls() -> None:
+    env = PushTEnv(image_size=16, obs_type="state", **_V0_WALLS)
     rng = np.random.default_rng(0)
     worst = 0.0
     for episode in range(4):
@@ -290,9 +365,9 @@ def test_agent_and_block_stay_inside_the_walls() -> None:
     assert worst < _SOFT, f"the block sank {worst:.1f} units into a wall"
 
 
-def test_block_jammed_against_a_wall_stops_the_agent() -> None:
+def test_v0_block_jammed_against_a_wall_stops_the_agent() -> None:
     # Stem pointing right from a bar flush with the left wall; the agent drives left into the stem's end.
-    env = PushTEnv(image_size=16)
+    env = PushTEnv(image_size=16, **_V0_WALLS)
     infos = _run(env, [(-1.0, 0.0)] * 30, options={"state": [200.0, 256.0, 8.0, 256.0, 1.5 * math.pi, *_REST]})
     for info in infos:
         s = info["state"]
@@ -362,7 +437,17 @@ def test_seeding_is_deterministic() -> None:
 def test_info_keys_and_state_observations() -> None:
     env = PushTEnv(image_size=24, obs_type="state")
     obs, info = env.reset(seed=0)
-    assert set(info) == {"proprio", "state", "goal_state", "goal", "is_success", "distance", "contact", "coverage"}
+    assert set(info) == {
+        "proprio",
+        "state",
+        "goal_state",
+        "goal",
+        "is_success",
+        "distance",
+        "contact",
+        "n_contacts",
+        "coverage",
+    }
     np.testing.assert_array_equal(obs, info["state"])
     assert obs.dtype == np.float32 and obs.shape == (7,) and info["goal"].shape == (24, 24, 3)
     assert isinstance(info["distance"], float) and isinstance(info["contact"], bool)
@@ -382,16 +467,30 @@ _OK = [100.0, 100.0, 300.0, 300.0, 0.0, 0.0, 0.0]
         ({"goal_state": [*_OK[:6], float("nan")]}, r"options\['goal_state'\] must be a finite 7-vector"),
         ({"state": "left"}, r"options\['state'\] must be a 7-vector"),
         ({"goal": _OK}, r"Unknown reset option\(s\) \['goal'\].*'goal_state'"),
-        ({"state": [0.2, 0.2, 0.5, 0.5, 0.0, 0, 0]}, None),  # normalised units: rejected as overlapping/in a wall
-        ({"state": [700.0, 100.0, 300.0, 300.0, 0.0, 0, 0]}, r"outside the \[0, 512\] world.*not pixels or normal"),
-        ({"state": [5.0, 100.0, 300.0, 300.0, 0.0, 0, 0]}, r"agent at \[5.0, 100.0\], inside a wall.*\[22, 489\]"),
-        ({"state": [100.0, 100.0, 300.0, 450.0, 0.0, 0, 0]}, r"block .* partly outside the walls"),
-        ({"state": [300.0, 350.0, 300.0, 300.0, 0.0, 0, 0]}, r"overlapping the block .* by 30.0 units"),
     ],
 )
 def test_bad_options_raise_helpful_errors(env: PushTEnv, options: dict, match: str | None) -> None:
     with pytest.raises(ValueError, match=match):
         env.reset(seed=0, options=options)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"state": [0.2, 0.2, 0.5, 0.5, 0.0, 0, 0]}, None),  # normalised units: rejected as overlapping/in a wall
+        ({"state": [5.0, 100.0, 300.0, 300.0, 0.0, 0, 0]}, r"agent at \[5.0, 100.0\], inside a wall.*\[22, 489\]"),
+        ({"state": [100.0, 100.0, 300.0, 450.0, 0.0, 0, 0]}, r"block .* partly outside the walls"),
+        ({"state": [300.0, 350.0, 300.0, 300.0, 0.0, 0, 0]}, r"overlapping the block .* by 30.0 units"),
+    ],
+)
+def test_solid_walls_reject_states_they_cannot_simulate(options: dict, match: str | None) -> None:
+    with pytest.raises(ValueError, match=match):
+        PushTEnv(image_size=16, walls="solid").reset(seed=0, options=options)
+
+
+def test_states_outside_the_arena_are_accepted_as_the_reference_does(env: PushTEnv) -> None:
+    _, info = env.reset(seed=0, options={"state": [700.0, -20.0, 300.0, 300.0, 0.0, 0, 0]})
+    np.testing.assert_array_equal(info["state"][:2], [700.0, -20.0])
 
 
 def test_goal_states_need_not_be_physically_settable(env: PushTEnv) -> None:
@@ -405,8 +504,9 @@ def test_goal_states_need_not_be_physically_settable(env: PushTEnv) -> None:
     [
         ({"image_size": 8}, r"image_size must be an int >= 16.*image_size=64"),
         ({"image_size": 64.0}, r"image_size must be an int"),
-        ({"success": "overlap"}, r"success must be 'pose'.*or 'coverage'"),
-        ({"obs_type": "rgb"}, r"obs_type must be 'pixels' or 'state'"),
+        ({"success": "overlap"}, r"success must be one of \('pose', 'coverage'\)"),
+        ({"obs_type": "rgb"}, r"obs_type must be one of \('pixels', 'state'\)"),
+        ({"pusher": "heavy"}, r"pusher must be one of \('kinematic', 'dynamic'\)"),
         ({"render_mode": "human"}, r"render_mode must be 'rgb_array' or None"),
         ({"success_angle": 4.0}, r"success_angle must be in \(0, pi\]"),
     ],

@@ -42,15 +42,18 @@ def test_absolute_action_space_gets_targets_inside_it():
 def test_pushes_the_block_closer_to_its_target():
     env = PushTEnv(image_size=16, obs_type="state", render_mode=None)
     policy = PushTExpertPolicy(seed=0, noise=0.0, explore_prob=0.0, target_steps=10**6)
-    _, info = env.reset(seed=5)
+    _, info = env.reset(seed=1)
     policy(None, info)
     target = policy.target
     start = pose_error(info["state"][2:5], target)
-    for _ in range(120):
+    errors = []
+    for _ in range(200):
         info = env.step(policy(None, info))[4]
+        errors.append(pose_error(info["state"][2:5], target))
         if policy.stats["reached"]:
             break
-    assert policy.stats["reached"] == 1 or pose_error(info["state"][2:5], target) < 0.5 * start
+    # a target ~190 units (position + weighted angle) away is reached within 200 steps (76 on lewm/PushT-v1)
+    assert start > 100 and policy.stats["reached"] == 1 and min(errors) < 0.2 * start
 
 
 def test_measure_expert_reports_its_reach_rate():

@@ -194,6 +194,8 @@ class PushTExpertPolicy:
             if self._steps >= self._length:
                 self._mode = ""
         rel = np.clip(rel + self._rng.normal(0.0, self.noise, size=2), -1.0, 1.0)  # (2,)
+        # Keep the PD target inside the arena: the reference (v1) pusher is kinematic and passes through the walls.
+        rel = (np.clip(agent + ACTION_SCALE * rel, _LO, _HI) - agent) / ACTION_SCALE
         action = rel if self.relative else agent + ACTION_SCALE * rel
         return np.clip(action, self.action_space.low, self.action_space.high).astype(np.float32)
 

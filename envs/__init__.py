@@ -95,7 +95,11 @@ ENVS: tuple[EnvEntry, ...] = (
         alias="pusht",
         max_episode_steps=300,
         kwargs={"image_size": 64},
-        policies={"pusher": "lewm_envs.pusht:PushTPusherPolicy"},
+        policies={
+            "pusher": "lewm_envs.pusht:PushTPusherPolicy",
+            "expert": "lewm_envs.pusht_expert:PushTExpertPolicy",
+            "expert-slow": "lewm_envs.pusht_expert:PushTSlowExpertPolicy",
+        },
         default_policy="pusher",
     ),
     EnvEntry(

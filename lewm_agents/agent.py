@@ -261,6 +261,31 @@ class MPCAgent(_GoalAgent):
             precision=precision,
         )
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str,
+        *,
+        action_space: gym.spaces.Box | None = None,
+        config: PlanConfig | None = None,
+        device: str | torch.device = "auto",
+        precision: Precision = "auto",
+    ) -> MPCAgent:
+        """Build an agent from a checkpoint shipped with the package (``lewm_agents.pretrained``), e.g. "pusht".
+
+        ``action_space`` defaults to the action space of the env the checkpoint was trained on (its card's env id).
+        """
+        from lewm_agents.pretrained import card, pretrained_path
+
+        path = pretrained_path(name)
+        if action_space is None:
+            import lewm_envs  # noqa: F401  (registers the lewm/* envs)
+
+            env = gym.make(card(name)["env_id"])
+            action_space = env.action_space
+            env.close()
+        return cls.from_checkpoint(path, action_space=action_space, config=config, device=device, precision=precision)
+
     def _ensure(self, n: int) -> None:
         super()._ensure(n)
         while len(self._tails) < n:

@@ -103,6 +103,7 @@ def _collect_stage(spec: BenchmarkSpec, path: Path, progress: bool, deadline: fl
                 out=path,
                 image_size=spec.train.model.image_size,
                 seed=0,
+                policy=spec.policy,
                 workers=spec.collect_workers,
                 progress=progress,
             )

@@ -16,7 +16,7 @@ from typing import Any
 
 import tyro
 
-USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,info,merge,video} [--help] ...
+USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,info,merge,video,diagnose} [--help] ...
 
   collect      record reward-free pixel episodes from a Gymnasium env (or dmc:DOMAIN-TASK) into an HDF5 dataset
   train        train a method on a dataset (--method lewm|pldm|gcbc, --preset smoke|small|gpu|paper, --devices K)
@@ -26,6 +26,7 @@ USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,info,merge,vide
   info         summarise a dataset (.h5, plus a contact sheet PNG) or a checkpoint (run directory)
   merge        merge datasets of one env into a new file: lewm merge OUT IN1 IN2 ...
   video        write an MP4 of chosen episodes: lewm video DATA --episodes 0 5 --out x.mp4
+  diagnose     where is success lost: ceiling | tasks | latent-cost | curve (JSON + PNG for the report)
 
 Run `lewm <command> --help` for the options of a command.
 """
@@ -158,17 +159,52 @@ def _cmd_tune_lambda(args: list[str]) -> None:
     _print_table(rows)
 
 
+def _pretrained_args(args: list[str]) -> tuple[list[str], Any]:
+    """`--pretrained NAME` -> `--checkpoint <shipped dir>`; without --data, a fresh held-out dataset is collected
+    with the card's data policy (another seed than training) for the protocol's start/goal pairs."""
+    if "--pretrained" not in args and not any(a.startswith("--pretrained=") for a in args):
+        return args, None
+    rest, name = [], ""
+    it = iter(args)
+    for a in it:
+        if a == "--pretrained":
+            name = next(it, "")
+        elif a.startswith("--pretrained="):
+            name = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+    from lewm_agents.pretrained import card, pretrained_path
+
+    info = card(name)
+    rest = ["--checkpoint", str(pretrained_path(name)), *rest]
+    if any(a == "--data" or a.startswith("--data=") for a in rest):
+        return rest, None
+    import tempfile
+
+    from lewm_agents.data import CollectConfig, collect
+
+    tmp = tempfile.TemporaryDirectory(prefix="lewm-eval-")
+    data = Path(tmp.name) / "heldout.h5"
+    print(f"collecting {info['eval_episodes_collected']} held-out episodes ({info['policy']}) for the protocol ...")
+    collect(CollectConfig(env=info["env_id"], episodes=info["eval_episodes_collected"], out=data,
+                          image_size=info["image_size"], policy=info["policy"], seed=info.get("eval_seed", 100_000),
+                          progress=False))  # fmt: skip
+    return [*rest, "--data", str(data)], tmp
+
+
 def _cmd_eval(args: list[str]) -> None:
     from lewm_agents.evaluate import EvalConfig, evaluate
 
     args = _positional_to_flag(args, "--checkpoint")
+    args, _tmp = _pretrained_args(args)  # _tmp keeps a collected held-out dataset alive until the end
     cfg = tyro.cli(
         EvalConfig,
         args=args,
         prog="lewm eval",
         description="Evaluate a checkpoint of any method under the paper's protocol: start and goal from the "
         "dataset, goal 25 steps ahead, 50 steps budget. `lewm eval RUN_DIR` (world models plan with --plan.*, "
-        "policies act directly); `lewm eval --policy random --data DATA` for the sanity row.",
+        "policies act directly); `lewm eval --policy random --data DATA` for the sanity row; `lewm eval --pretrained "
+        "pusht` evaluates a shipped checkpoint (on a freshly collected held-out dataset unless --data is given).",
     )
     r = evaluate(cfg)
     lo, hi = r["ci95"]
@@ -225,6 +261,20 @@ def _cmd_benchmark(args: list[str]) -> None:
     print(f"written to {Path(cfg.out) / cfg.env / cfg.scale}")
 
 
+def _cmd_diagnose(args: list[str]) -> None:
+    from lewm_agents.diagnose import DiagnoseConfig, diagnose
+
+    cfg = tyro.cli(DiagnoseConfig, args=args, prog="lewm diagnose", description=DiagnoseConfig.__doc__)
+    result = diagnose(cfg)
+    for table in result.get("tables", []):
+        print(f"{table['title']}\n\n| " + " | ".join(map(str, table["columns"])) + " |")
+        print("|" + "---|" * len(table["columns"]))
+        for row in table["rows"]:
+            print("| " + " | ".join(map(str, row)) + " |")
+        print()
+    print(f"written to {cfg.out / f'diagnose_{cfg.what}.json'}")
+
+
 def _cmd_info(args: list[str]) -> None:
     cfg = tyro.cli(InfoConfig, args=args, prog="lewm info", description=InfoConfig.__doc__)
     from lewm_agents.info import summarize
@@ -247,6 +297,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "eval": _cmd_eval,
     "benchmark": _cmd_benchmark,
     "info": _cmd_info,
+    "diagnose": _cmd_diagnose,
     "merge": _cmd_merge,
     "video": _cmd_video,
 }

@@ -5,6 +5,9 @@ The model knows tensors only: no environments, trainers or files. `LeWM` is a `l
 the effective rank in diagnostics.py. Its building blocks (`ViTEncoder`, `MLP`, `normalize_frames`) are shared by
 the other methods (lewm_agents/methods/).
 
+A small CNN encoder (``ModelConfig.encoder="cnn"``, as DreamerV3 and TD-MPC2 use at 64 px) is an option for CPU
+scales; the paper's ViT stays the default.
+
 Dimension letters: B batch, T time (frames), S planning samples, H horizon (action blocks), D latent, E encoder width,
 N tokens, A action dim per env step, F = frameskip * A (one action block), and image height/width. Pixels enter as
 uint8 ``(..., height, width, 3)`` and are normalised on the model's device.
@@ -13,6 +16,7 @@ uint8 ``(..., height, width, 3)`` and are normalised on the model's device.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +46,12 @@ class ModelConfig:
 
     image_size: int = 224
     """Side of the square input frames, in pixels (frames of another size are refused)."""
+    encoder: Literal["vit", "cnn"] = "vit"
+    """Encoder family: 'vit' (the paper's ViT with a CLS token) or 'cnn' (a strided conv stack, DreamerV3-style; a
+    deliberate difference from the paper for CPU scales). The CNN uses encoder_dim and cnn_width; the ViT fields are
+    then unused."""
+    cnn_width: int = 32
+    """CNN: channels of the first conv stage (doubled at each of the stride-2 stages down to a 4 x 4 map)."""
     patch_size: int = 14
     """ViT patch side; image_size must be a multiple of it."""
     encoder_dim: int = 192
@@ -76,9 +86,18 @@ class ModelConfig:
     """Frames of context the predictor sees (learned positions cover this many); 3 in the paper, 1 for TwoRoom."""
 
     def __post_init__(self) -> None:
-        check_patch_size(self.image_size, self.patch_size)
+        if self.encoder not in ("vit", "cnn"):
+            raise ValueError(f"ModelConfig.encoder must be 'vit' or 'cnn', got {self.encoder!r}.")
+        if self.encoder == "cnn" and (self.image_size < 8 or self.image_size & (self.image_size - 1)):
+            raise ValueError(
+                f"the CNN encoder halves the frame down to 4 x 4 pixels, so image_size must be a power of two >= 8, "
+                f"got {self.image_size}. Collect frames at e.g. --image-size 64, or use --model.encoder vit."
+            )
+        if self.encoder == "vit":
+            check_patch_size(self.image_size, self.patch_size)
         for name in (
             "image_size",
+            "cnn_width",
             "patch_size",
             "encoder_dim",
             "encoder_depth",
@@ -226,6 +245,28 @@ class ViTEncoder(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.norm(x[:, 0])  # (B, E)
+
+
+class CNNEncoder(nn.Module):
+    """Strided conv stack (DreamerV3's image encoder shape): stride-2 4x4 convs, each followed by a channel LayerNorm
+    (GroupNorm with one group) and SiLU, from the frame down to a 4 x 4 map with channels cnn_width x 2^k, then the
+    flattened map -> Linear -> LayerNorm, an ``encoder_dim`` vector like the ViT's CLS token. Flattening (not pooling)
+    keeps where things are: PushT's success rule needs positions to ~2.5 px at 64 px."""
+
+    def __init__(self, image_size: int, width: int, dim: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        side, c_in, c_out = image_size, 3, width
+        while side > 4:
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.GroupNorm(1, c_out), nn.SiLU()]
+            side, c_in, c_out = side // 2, c_out, min(2 * c_out, 8 * width)
+        self.convs = nn.Sequential(*layers)
+        self.out = nn.Linear(c_in * side * side, dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-12)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.convs(x).flatten(1)  # (B, C*4*4)
+        return self.norm(self.out(x))  # (B, E)
 
 
 class MLP(nn.Module):
@@ -405,8 +446,17 @@ class LeWM(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoder = ViTEncoder(
-            cfg.image_size, cfg.patch_size, cfg.encoder_dim, cfg.encoder_depth, cfg.encoder_heads, cfg.encoder_mlp_ratio
+        self.encoder = (
+            ViTEncoder(
+                cfg.image_size,
+                cfg.patch_size,
+                cfg.encoder_dim,
+                cfg.encoder_depth,
+                cfg.encoder_heads,
+                cfg.encoder_mlp_ratio,
+            )
+            if cfg.encoder == "vit"
+            else CNNEncoder(cfg.image_size, cfg.cnn_width, cfg.encoder_dim)
         )
         self.projector = MLP(cfg.encoder_dim, cfg.projector_hidden, cfg.latent_dim)
         self.action_encoder = Embedder(cfg.action_block_dim, cfg.action_smoothed_dim, cfg.latent_dim)

@@ -119,3 +119,29 @@ def test_rollout_in_training_mode_with_dropout_is_the_plain_one():
     out = model.rollout(z, actions)
     torch.manual_seed(1)
     torch.testing.assert_close(out, model.rollout_plain(z, actions))  # same dropout masks: the same code path
+
+
+def test_cnn_encoder_option_encodes_and_predicts():
+    cfg = replace(MODEL_PRESETS["smoke"], encoder="cnn", cnn_width=8)
+    model = LeWM(cfg).eval()
+    z = model.encode(torch.randint(0, 255, (2, 3, 64, 64, 3), dtype=torch.uint8))  # (B, T, D)
+    assert z.shape == (2, 3, cfg.latent_dim)
+    assert model.predict(z, model.embed_actions(torch.zeros(2, 3, cfg.action_block_dim))).shape == z.shape
+    assert parameter_table(model)["encoder"] != parameter_table(LeWM(MODEL_PRESETS["smoke"]))["encoder"]
+
+
+def test_cnn_encoder_sees_where_things_are():
+    # flattening the final map (not pooling) keeps position: a dot moved by a few pixels changes the features
+    enc = LeWM(replace(MODEL_PRESETS["smoke"], encoder="cnn", cnn_width=8)).eval()
+    a = torch.zeros(1, 1, 64, 64, 3, dtype=torch.uint8)
+    b = a.clone()
+    a[0, 0, 10:14, 10:14] = 255
+    b[0, 0, 10:14, 40:44] = 255
+    with torch.no_grad():
+        assert not torch.allclose(enc.encoder(enc.preprocess(a)), enc.encoder(enc.preprocess(b)), atol=1e-3)
+
+
+def test_cnn_encoder_needs_a_power_of_two_frame():
+    with pytest.raises(ValueError, match="power of two"):
+        ModelConfig(image_size=96, patch_size=8, encoder="cnn")
+    ModelConfig(image_size=96, patch_size=8, encoder="vit")  # the ViT takes 96 px with 8-px patches

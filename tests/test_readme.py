@@ -16,11 +16,10 @@ def gym_loop_example() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_readme_gym_loop_example_runs(tiny_run, tmp_path):
+def test_readme_gym_loop_example_runs(tmp_path):
+    # the example loads a checkpoint shipped with the package: it must run right after install, as written
     code = gym_loop_example()
-    path = re.search(r'(?:from_checkpoint|load_agent)\("([^"]+)"', code).group(1)
-    (tmp_path / path).parent.mkdir(parents=True)
-    (tmp_path / path).symlink_to(tiny_run, target_is_directory=True)
+    assert "from_pretrained(" in code
     # a subprocess, as a user would run it (conftest's headless settings are in this process's environment); one
     # thread, since two OpenMP threads on a CPU shared with other jobs can be 10x slower than one
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -1,0 +1,600 @@
+"""`lewm diagnose`: where goal-reaching success is lost. The protocol's ceiling, the eval tasks themselves,
+whether the latent planning cost is informative, and success against training steps.
+
+Each function returns a JSON-ready dict with ``"tables"`` (``{"title", "columns", "rows"}``) and, when a path is
+given, ``"figures"`` (``{"title", "path", "caption"}``), the shapes the benchmark report accepts.
+
+* `protocol_ceiling`: the same solver, budget and protocol with the true simulator as the model (copies of the env
+  reset to the current state roll each candidate out; the cost is the env's own distance to the goal state). What
+  planning could reach with a perfect model.
+* `task_stats`: how far the dataset-goal protocol's goals are from their starts (trivially close goals inflate every
+  method's success, the random policy's too).
+* `latent_cost_vs_distance`: ||z_t - z_goal||^2 against the true distance to the goal along held-out trajectories
+  (Spearman rank correlation): is the planner's cost informative?
+* `true_action_rank`: on the protocol's pairs, does the model's cost rank the recorded actions (which reached the
+  goal) above random candidates? Separates a wrong model from a weak search.
+* `success_curve`: success (with its interval) of the saved checkpoints of a run against their training step.
+
+Dimension letters: B problems (envs), S samples, H horizon (action blocks), F action block (frameskip * A), D latent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import tyro
+
+from lewm_agents.data import DatasetReader, compute_action_stats, split_episodes
+from lewm_agents.evaluate import EvalConfig, evaluate, sample_start_goal_pairs, wilson_interval
+from lewm_agents.planning import PlanConfig, clamped, normalized_bounds, plan
+
+ANGLE_UNITS_PER_RAD: float = 20.0 / (math.pi / 9)
+"""PushT: the pose success rule's 20 units weigh as much as its pi/9 rad; the ceiling's cost adds angle error so."""
+
+
+def state_distance(env_id: str, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """The true distance to the goal that the ceiling planner minimises, ``(...,)`` from states ``(..., S)``.
+
+    PushT: ||(agent xy, block xy) - goal's|| + angle error x 20 / (pi/9) (both terms of its success rule, in units);
+    other envs: the Euclidean distance between the first min(S, 2) state entries (their success rules' position).
+    """
+    state, goal = np.asarray(state, dtype=np.float64), np.asarray(goal, dtype=np.float64)
+    if "PushT" in env_id:
+        pos = np.linalg.norm(state[..., :4] - goal[..., :4], axis=-1)
+        d = np.abs(state[..., 4] - goal[..., 4]) % (2 * math.pi)
+        return pos + ANGLE_UNITS_PER_RAD * np.minimum(d, 2 * math.pi - d)
+    k = min(state.shape[-1], 2)
+    return np.linalg.norm(state[..., :k] - goal[..., :k], axis=-1)
+
+
+def _figure(path: Path | None, title: str, caption: str, draw: Any) -> list[dict[str, str]]:
+    """Draw with matplotlib (optional dependency) into ``path``; returns the report's figure entry (or none)."""
+    if path is None:
+        return []
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    draw(ax)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [{"title": title, "path": str(path), "caption": caption}]
+
+
+# --------------------------------------------------------------------------------------------- the protocol's ceiling
+
+
+class SimulatorCost:
+    """``cost(actions (B, S, H, F)) -> (B, S)``: roll each candidate out in a copy of the env reset to the current
+    state, and score the final state by `state_distance` to the goal (the terminal cost, like LeWM's)."""
+
+    def __init__(self, env_id: str, env_kwargs: dict[str, Any], stats: Any, frameskip: int, action_dim: int) -> None:
+        kwargs = {k: v for k, v in env_kwargs.items() if k not in ("max_episode_steps", "image_size")}
+        if "PushT" in env_id:
+            kwargs.update(obs_type="state", render_mode=None)  # no frames needed to simulate
+        self.env = gym.make(env_id, max_episode_steps=10**9, image_size=16, **kwargs).unwrapped
+        self.env_id, self.stats, self.frameskip, self.A = env_id, stats, frameskip, action_dim
+        self.states: np.ndarray | None = None  # (B, state) current states
+        self.goals: np.ndarray | None = None  # (B, state) goal states
+        self.env_steps = 0
+
+    def __call__(self, actions: torch.Tensor) -> torch.Tensor:
+        B, S, H, _ = actions.shape
+        raw = self.stats.denormalize(actions.float().cpu().numpy().reshape(B, S, H * self.frameskip, self.A))
+        raw = np.clip(raw, self.env.action_space.low, self.env.action_space.high)  # (B, S, H*fs, A)
+        costs = np.zeros((B, S))
+        for b in range(B):
+            for s in range(S):
+                _, info = self.env.reset(options={"state": self.states[b], "goal_state": self.goals[b]})
+                for a in raw[b, s]:
+                    info = self.env.step(a.astype(np.float32))[4]
+                costs[b, s] = state_distance(self.env_id, info["state"], self.goals[b])
+        self.env_steps += B * S * H * self.frameskip
+        return torch.from_numpy(costs).to(actions.dtype)
+
+
+def protocol_ceiling(
+    data: str | Path,
+    *,
+    episodes: int = 10,
+    goal_offset: int = 25,
+    budget: int = 50,
+    plan_config: PlanConfig | None = None,
+    frameskip: int = 5,
+    seed: int = 42,
+    figure: Path | None = None,
+) -> dict[str, Any]:
+    """Success of CEM planning through the true simulator under the dataset-goal protocol (first ``episodes`` pairs).
+
+    Actions are normalised with the dataset's statistics, exactly as LeWM's agent samples them, and the whole plan is
+    executed before replanning (the paper's receding horizon). Returns success, its Wilson interval, plan seconds and
+    simulated env steps per plan.
+    """
+    cfg = plan_config or PlanConfig()
+    with DatasetReader(data) as reader:
+        starts, goals = sample_start_goal_pairs(reader, episodes, goal_offset, seed)
+        states = reader.column("state")
+        env_id, env_kwargs = reader.env_id, dict(reader.env_kwargs)
+        stats = compute_action_stats(reader)
+        action_dim = reader.action_dim
+    import lewm_envs  # noqa: F401  (registers the lewm/* envs)
+
+    cost = SimulatorCost(env_id, env_kwargs, stats, frameskip, action_dim)
+    env = gym.make(
+        env_id, max_episode_steps=budget, **{k: v for k, v in env_kwargs.items() if k != "max_episode_steps"}
+    )
+    mean_t, std_t = torch.tensor(stats.mean), torch.tensor(stats.std)
+    low, high = normalized_bounds(
+        torch.as_tensor(env.action_space.low), torch.as_tensor(env.action_space.high), mean_t, std_t, frameskip
+    )
+    solve = clamped(cost, low, high) if cfg.clamp_actions else cost
+    gen = torch.Generator().manual_seed(cfg.seed)
+    success, plan_s = [], []
+    for i in range(episodes):
+        _, info = env.reset(seed=seed + i, options={"state": states[starts[i]], "goal_state": states[goals[i]]})
+        done, t = False, 0
+        while not done and t < budget:
+            cost.states, cost.goals = info["state"][None].astype(np.float64), states[goals[i]][None]
+            t0 = time.perf_counter()
+            mean = torch.zeros(1, cfg.horizon, frameskip * action_dim)
+            best = plan(solve, mean, cfg, gen).actions  # (1, H, F)
+            plan_s.append(time.perf_counter() - t0)
+            raw = stats.denormalize(best[0].numpy().reshape(-1, action_dim))[: cfg.executed_blocks * frameskip]
+            for a in raw:
+                _, _, terminated, truncated, info = env.step(np.clip(a, env.action_space.low, env.action_space.high))
+                t += 1
+                if terminated or truncated:
+                    done = True
+                    success.append(bool(terminated and info.get("is_success", False)))
+                    break
+        if not done:
+            success.append(False)
+    env.close()
+    k, n = int(sum(success)), len(success)
+    lo, hi = wilson_interval(k, n)
+    steps_per_plan = cost.env_steps / max(len(plan_s), 1)
+    result = {
+        "env_id": env_id,
+        "data": str(data),
+        "episodes": n,
+        "successes": k,
+        "success_rate": k / n,
+        "ci95": [lo, hi],
+        "episode_success": success,
+        "plan_seconds_mean": float(np.mean(plan_s)),
+        "env_steps_per_plan": steps_per_plan,
+        "plan": {
+            "solver": cfg.solver,
+            "num_samples": cfg.num_samples,
+            "iterations": cfg.iterations,
+            "horizon": cfg.horizon,
+            "topk": cfg.topk,
+        },
+        "tables": [
+            {
+                "title": "Protocol ceiling: planning with the true simulator",
+                "columns": ["planner", "episodes", "success", "95% CI", "s / plan", "env steps / plan"],
+                "rows": [
+                    [
+                        f"{cfg.solver} {cfg.num_samples} x {cfg.iterations}, H={cfg.horizon}",
+                        n,
+                        f"{100 * k / n:.0f}%",
+                        f"[{100 * lo:.0f}, {100 * hi:.0f}]",
+                        f"{np.mean(plan_s):.1f}",
+                        f"{steps_per_plan:,.0f}",
+                    ]
+                ],
+            }
+        ],
+    }
+    return result
+
+
+# --------------------------------------------------------------------------------------------------- the eval tasks
+
+
+def task_stats(
+    data: str | Path, *, episodes: int = 50, goal_offset: int = 25, seed: int = 42, figure: Path | None = None
+) -> dict[str, Any]:
+    """How far the protocol's goals are from their starts (already-solved fraction, distance quantiles), and whether
+    replaying the recorded actions open loop from the reset start state reaches the goal."""
+    import lewm_envs  # noqa: F401
+
+    with DatasetReader(data) as reader:
+        starts, goals = sample_start_goal_pairs(reader, episodes, goal_offset, seed)
+        states, actions = reader.column("state"), reader.column("action")
+        env_id, kwargs = reader.env_id, dict(reader.env_kwargs)
+    env = gym.make(env_id, **{k: v for k, v in kwargs.items() if k != "max_episode_steps"}).unwrapped
+    s, g = states[starts], states[goals]
+    solved = np.array([env.is_success(a, b) for a, b in zip(s, g)])
+    dist = state_distance(env_id, s, g)  # (n,)
+    # Replaying the recorded actions open loop from the reset start reaches the goal, if resets restore everything
+    # that matters: the best any plan executed open loop can do (the protocol's own ceiling for a perfect plan).
+    replay = []
+    for i, (a, b) in enumerate(zip(starts, goals)):
+        env.reset(seed=seed + i, options={"state": states[a], "goal_state": states[b]})
+        ok = False
+        for t in range(goal_offset):
+            info = env.step(actions[a + t])[4]
+            ok = ok or bool(info.get("is_success", False))
+        replay.append(ok or bool(info.get("is_success", False)))
+    row: dict[str, float] = {
+        "solved_at_start": float(solved.mean()),
+        "recorded_actions_reach_goal": float(np.mean(replay)),
+        "distance_median": float(np.median(dist)),
+    }
+    if "PushT" in env_id:
+        block = np.linalg.norm(s[:, 2:4] - g[:, 2:4], axis=-1)
+        d = np.abs(s[:, 4] - g[:, 4]) % (2 * math.pi)
+        row.update(
+            block_moved_median=float(np.median(block)),
+            block_moved_lt_20=float((block < 20).mean()),
+            block_turn_median_deg=float(np.degrees(np.median(np.minimum(d, 2 * math.pi - d)))),
+        )
+    env.close()
+    figs = _figure(
+        figure,
+        f"start-goal distance ({Path(data).name})",
+        "Distance (state_distance) from each evaluation start to its goal; the dashed line is 20 units.",
+        lambda ax: (ax.hist(dist, bins=20, color="tab:blue"), ax.axvline(20, ls="--", c="k"), ax.set_xlabel("units")),
+    )
+    return {
+        "env_id": env_id,
+        "data": str(data),
+        "episodes": episodes,
+        **row,
+        "tables": [{"title": "Evaluation tasks", "columns": list(row), "rows": [[f"{v:.3g}" for v in row.values()]]}],
+        "figures": figs,
+    }
+
+
+# ----------------------------------------------------------------------------------- latent cost vs true distance
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+@torch.no_grad()
+def latent_cost_vs_distance(
+    checkpoint: str | Path,
+    data: str | Path | None = None,
+    *,
+    episodes: int = 20,
+    goal_offset: int = 25,
+    device: str = "cpu",
+    figure: Path | None = None,
+) -> dict[str, Any]:
+    """Latent cost ||z_t - z_goal||^2 against the true distance along held-out episodes.
+
+    For each held-out (validation-split) episode and each goal frame g (every ``goal_offset`` steps), every frame t in
+    [g - goal_offset, g] gives one (cost, distance) pair. Reports the pooled Spearman correlation, the mean
+    per-window one (does the cost fall as the goal nears, within one task?) and the same for pixel L2 as a
+    reference an informative latent should beat.
+    """
+    from lewm_agents.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint, device=device)
+    meta = ckpt.meta
+    data = Path(data or meta.get("dataset", {}).get("path", ""))
+    train_cfg = meta.get("train", {})
+    with DatasetReader(data) as reader:
+        _, val = split_episodes(reader.num_episodes, train_cfg.get("val_fraction", 0.1), train_cfg.get("seed", 3072))
+        ep_idx, step_idx = reader.column("episode_idx"), reader.column("step_idx")
+        states = reader.column("state")
+        env_id = reader.env_id
+        costs, dists, pix, window_rho, pix_rho = [], [], [], [], []
+        for e in val[:episodes]:
+            rows = np.flatnonzero(ep_idx == e)
+            rows = rows[np.argsort(step_idx[rows])]
+            frames = reader.frames(rows)  # (T, h, w, 3)
+            z = ckpt.model.encode(torch.from_numpy(frames)[None]).float()[0]  # (T, D)
+            for g in range(goal_offset, len(rows), goal_offset):
+                ts = np.arange(g - goal_offset, g + 1)
+                c = ((z[ts] - z[g]) ** 2).sum(-1).cpu().numpy()  # (W,)
+                d = state_distance(env_id, states[rows[ts]], states[rows[g]])  # (W,)
+                p = ((frames[ts].astype(np.float32) - frames[g].astype(np.float32)) ** 2).mean((1, 2, 3))  # (W,)
+                costs.append(c), dists.append(d), pix.append(p)
+                window_rho.append(_spearman(c, d))
+                pix_rho.append(_spearman(p, d))
+    c, d, p = np.concatenate(costs), np.concatenate(dists), np.concatenate(pix)
+    near = d < 60.0  # within 3x the success radius: can the cost tell "almost there" from "there"?
+    result = {
+        "checkpoint": str(checkpoint),
+        "data": str(data),
+        "pairs": len(c),
+        "spearman_latent": _spearman(c, d),
+        "spearman_pixels": _spearman(p, d),
+        "window_spearman_latent": float(np.nanmean(window_rho)),
+        "window_spearman_pixels": float(np.nanmean(pix_rho)),
+        "near_pairs": int(near.sum()),
+        "spearman_latent_near": _spearman(c[near], d[near]) if near.sum() > 2 else float("nan"),
+        "spearman_pixels_near": _spearman(p[near], d[near]) if near.sum() > 2 else float("nan"),
+    }
+    result["tables"] = [
+        {
+            "title": "Is the planning cost informative? (Spearman rho with the true distance, held-out episodes)",
+            "columns": ["cost", "pooled rho", "mean rho within a 25-step window", "rho within 60 units", "pairs"],
+            "rows": [
+                [
+                    "latent ||z - z_goal||^2",
+                    f"{result['spearman_latent']:.2f}",
+                    f"{result['window_spearman_latent']:.2f}",
+                    f"{result['spearman_latent_near']:.2f}",
+                    len(c),
+                ],
+                [
+                    "pixel L2 (reference)",
+                    f"{result['spearman_pixels']:.2f}",
+                    f"{result['window_spearman_pixels']:.2f}",
+                    f"{result['spearman_pixels_near']:.2f}",
+                    len(c),
+                ],
+            ],
+        }
+    ]
+
+    def draw(ax: Any) -> None:
+        ax.scatter(d, c, s=3, alpha=0.3, color="tab:blue")
+        bins = np.quantile(d, np.linspace(0, 1, 11))
+        idx = np.clip(np.digitize(d, bins[1:-1]), 0, 9)
+        ax.plot([d[idx == k].mean() for k in range(10)], [c[idx == k].mean() for k in range(10)], "k-o", ms=3)
+        ax.set_xlabel("true distance to goal (units)")
+        ax.set_ylabel("latent cost")
+
+    result["figures"] = _figure(
+        figure,
+        f"latent cost vs distance (rho {result['spearman_latent']:.2f})",
+        "Each dot: a held-out frame and a goal up to 25 steps later; black: the mean cost per distance decile.",
+        draw,
+    )
+    return result
+
+
+# ------------------------------------------------------------------------- the model's ranking of the true actions
+
+
+@torch.no_grad()
+def true_action_rank(
+    checkpoint: str | Path,
+    data: str | Path | None = None,
+    *,
+    episodes: int = 50,
+    goal_offset: int = 25,
+    samples: int = 300,
+    seed: int = 42,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """On the protocol's own start/goal pairs: where do the recorded actions (which did reach the goal) rank among
+    ``samples`` candidates drawn as CEM's first iteration draws them, by the model's planning cost?
+
+    A rank near 0 means the model's rollout prefers the actions that really reach the goal, so a good planner can
+    find them: success is then lost in the search or in execution. A rank near 0.5 means the model cannot tell them
+    from random candidates: success is lost in the world model. Also reports how far the predicted final latent lands
+    from the goal latent, relative to the start's distance to it.
+    """
+    from lewm_agents.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint, device=device)
+    model, stats, mcfg = ckpt.model, ckpt.action_stats, ckpt.config
+    data = Path(data or ckpt.meta.get("dataset", {}).get("path", ""))
+    H = goal_offset // mcfg.frameskip
+    with DatasetReader(data) as reader:
+        starts, goals = sample_start_goal_pairs(reader, episodes, goal_offset, seed)
+        actions = reader.column("action")
+        z0 = model.encode(torch.from_numpy(reader.frames(starts))[:, None].to(device)).float()  # (B, 1, D)
+        zg = model.encode(torch.from_numpy(reader.frames(goals))[:, None].to(device)).float()[:, 0]  # (B, D)
+    rows = starts[:, None] + np.arange(H * mcfg.frameskip)  # (B, H*fs)
+    true = stats.normalize(actions[rows]).reshape(len(starts), 1, H, -1)  # (B, 1, H, F)
+    gen = torch.Generator().manual_seed(seed)
+    rand = torch.randn(len(starts), samples - 1, H, true.shape[-1], generator=gen)  # (B, S-1, H, F)
+    cand = torch.cat([torch.from_numpy(true), rand], dim=1).to(device)  # (B, S, H, F)
+    z_hat = model.rollout(z0, cand)[:, :, -1]  # (B, S, D)
+    cost = (z_hat - zg[:, None]).pow(2).sum(-1).cpu().numpy()  # (B, S)
+    rank = (cost[:, 1:] < cost[:, :1]).mean(1)  # (B,) fraction of random candidates the model prefers
+    start_cost = (z0[:, 0] - zg).pow(2).sum(-1).cpu().numpy()  # (B,)
+    rel = cost[:, 0] / np.maximum(start_cost, 1e-9)  # (B,)
+    result = {
+        "checkpoint": str(checkpoint),
+        "data": str(data),
+        "episodes": len(starts),
+        "rank_median": float(np.median(rank)),
+        "rank_mean": float(rank.mean()),
+        "top_1pct": float((rank <= 0.01).mean()),
+        "true_cost_over_start_cost_median": float(np.median(rel)),
+    }
+    result["tables"] = [
+        {
+            "title": "Does the model prefer the recorded actions that reached the goal? (rank among random candidates)",
+            "columns": ["pairs", "median rank", "in the top 1%", "median cost(true actions) / cost(start)"],
+            "rows": [
+                [
+                    result["episodes"],
+                    f"{result['rank_median']:.3f}",
+                    f"{100 * result['top_1pct']:.0f}%",
+                    f"{result['true_cost_over_start_cost_median']:.2f}",
+                ]
+            ],
+        }
+    ]
+    return result
+
+
+# ------------------------------------------------------------------------------------- success vs training steps
+
+
+def _recalibrated_copy(ckpt: Path, data: Path | None, out: Path, batches: int) -> Path:
+    """A copy of ``ckpt`` whose BatchNorm statistics are recomputed at its weights on its training clips."""
+    from lewm_agents.checkpoint import load_checkpoint, save_checkpoint
+    from lewm_agents.data import ClipDataset
+    from lewm_agents.learner import recalibrate_batchnorm
+
+    c = load_checkpoint(ckpt)
+    train = c.meta.get("train", {})
+    path = data or Path(c.meta.get("dataset", {}).get("path", ""))
+    with DatasetReader(path) as reader:
+        train_eps, _ = split_episodes(reader.num_episodes, train.get("val_fraction", 0.1), train.get("seed", 3072))
+    ds = ClipDataset(
+        path,
+        num_steps=c.config.history + 1,
+        frameskip=c.config.frameskip,
+        action_stats=c.action_stats,
+        episodes=train_eps,
+    )
+    batch = int(train.get("batch_size", 32))
+    recalibrate_batchnorm(
+        c.model, ds, batches=batches, batch_size=batch, device=torch.device("cpu"), amp=None, seed=train.get("seed", 0)
+    )
+    meta = {
+        k: v for k, v in c.meta.items() if k not in ("format", "version", "model", "action_stats", "weights_sha256")
+    }
+    return save_checkpoint(out, c.model, action_stats=c.action_stats, meta=meta)
+
+
+def success_curve(
+    run_dir: str | Path,
+    data: str | Path | None = None,
+    *,
+    episodes: int = 50,
+    plan_config: PlanConfig | None = None,
+    device: str = "cpu",
+    precision: str = "bf16",
+    recalibrate: bool = True,
+    bn_batches: int = 50,
+    figure: Path | None = None,
+) -> dict[str, Any]:
+    """Evaluate every saved checkpoint of a run (``checkpoints/step_*``) under the protocol; success vs step.
+
+    Only a run's final checkpoint has its BatchNorm statistics recomputed at its weights (the trainer's
+    ``bn_recalibration``); earlier ones carry the lagging running averages, which shift eval-mode latents. With
+    ``recalibrate`` (default) each earlier checkpoint is recalibrated the same way (on a copy) before it is evaluated,
+    so the curve measures the weights, not the averages.
+    """
+    import tempfile
+
+    from lewm_agents.checkpoint import list_checkpoints, read_checkpoint_meta
+
+    points = []
+    with tempfile.TemporaryDirectory(prefix="lewm-curve-") as tmp:
+        for ckpt in list_checkpoints(run_dir):
+            meta = read_checkpoint_meta(ckpt)
+            path = ckpt
+            if recalibrate and not meta.get("finished"):
+                path = _recalibrated_copy(ckpt, Path(data) if data else None, Path(tmp) / ckpt.name, bn_batches)
+            r = evaluate(
+                EvalConfig(
+                    checkpoint=path,
+                    data=Path(data) if data else None,
+                    episodes=episodes,
+                    plan=plan_config or PlanConfig(),
+                    videos=0,
+                    device=device,
+                    precision=precision,  # type: ignore[arg-type]
+                    progress=False,
+                )
+            )
+            points.append(
+                {
+                    "step": int(meta["step"]),
+                    "success_rate": r["success_rate"],
+                    "ci95": r["ci95"],
+                    "successes": r["successes"],
+                    "recalibrated": path != ckpt,
+                }
+            )
+    steps = [p["step"] for p in points]
+    rates = [p["success_rate"] for p in points]
+
+    def draw(ax: Any) -> None:
+        lo = [r - p["ci95"][0] for r, p in zip(rates, points)]
+        hi = [p["ci95"][1] - r for r, p in zip(rates, points)]
+        ax.errorbar(steps, rates, yerr=[lo, hi], fmt="-o", capsize=3)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("success (95% CI)")
+
+    return {
+        "run": str(run_dir),
+        "points": points,
+        "tables": [
+            {
+                "title": "Success against training steps",
+                "columns": ["step", "success", "95% CI"],
+                "rows": [
+                    [
+                        p["step"],
+                        f"{100 * p['success_rate']:.0f}%",
+                        f"[{100 * p['ci95'][0]:.0f}, {100 * p['ci95'][1]:.0f}]",
+                    ]
+                    for p in points
+                ],
+            }
+        ],
+        "figures": _figure(figure, "success vs training steps", f"{episodes} protocol episodes per checkpoint.", draw),
+    }
+
+
+# ------------------------------------------------------------------------------------------------------- the command
+
+
+@dataclass(frozen=True)
+class DiagnoseConfig:
+    """Where is success lost? One diagnostic per call; writes diagnose_<what>.json (+ .png) under --out."""
+
+    what: tyro.conf.Positional[Literal["ceiling", "tasks", "latent-cost", "action-rank", "curve"]]
+    """'ceiling' (plan with the true simulator), 'tasks' (start-goal distances of the protocol), 'latent-cost'
+    (latent cost vs true distance on held-out episodes), 'action-rank' (does the model rank the recorded actions
+    above random ones on the protocol's pairs?) or 'curve' (success of every saved checkpoint of a run)."""
+    data: Path | None = None
+    """Dataset of the protocol's start/goal pairs (default for latent-cost and curve: the checkpoint's)."""
+    checkpoint: Path | None = None
+    """Run directory (curve) or checkpoint (latent-cost)."""
+    episodes: int = 50
+    """Protocol episodes (ceiling: its full budget costs ~225k simulated env steps per plan, so fewer), or held-out
+    episodes (latent-cost)."""
+    out: Path = Path("results/diagnostics")
+    """Output directory."""
+    device: str = "cpu"
+    """Torch device (latent-cost, curve)."""
+
+    def __post_init__(self) -> None:
+        if self.what in ("ceiling", "tasks") and self.data is None:
+            raise ValueError(f"`lewm diagnose {self.what}` needs --data DATASET.h5 (the protocol draws pairs there).")
+        if self.what in ("latent-cost", "action-rank", "curve") and self.checkpoint is None:
+            raise ValueError(f"`lewm diagnose {self.what}` needs --checkpoint RUN_DIR.")
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}.")
+
+
+def diagnose(cfg: DiagnoseConfig) -> dict[str, Any]:
+    """Run one diagnostic and write its JSON (and figure) under ``cfg.out``; returns the result."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    fig = cfg.out / f"diagnose_{cfg.what}.png"
+    if cfg.what == "ceiling":
+        result = protocol_ceiling(cfg.data, episodes=cfg.episodes)
+    elif cfg.what == "tasks":
+        result = task_stats(cfg.data, episodes=cfg.episodes, figure=fig)
+    elif cfg.what == "action-rank":
+        result = true_action_rank(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device)
+    elif cfg.what == "latent-cost":
+        result = latent_cost_vs_distance(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device, figure=fig)
+    else:
+        result = success_curve(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device, figure=fig)
+    (cfg.out / f"diagnose_{cfg.what}.json").write_text(json.dumps(result, indent=2, default=str))
+    return result

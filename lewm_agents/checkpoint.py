@@ -135,9 +135,9 @@ def save_checkpoint(
         "method": method,
         "model": model.cfg.to_dict(),
         "action_stats": action_stats.to_dict(),
+        **{k: v for k, v in (meta or {}).items() if k not in ("weights_sha256", "files_sha256", "config_sha256")},
         "weights_sha256": files["model.safetensors"],  # what readers before files_sha256 check
-        "files_sha256": files,
-        **(meta or {}),
+        "files_sha256": files,  # last: the meta of a checkpoint being re-saved cannot bring its old hashes
     }
     config = json.loads(json.dumps(config))  # as it will be read back (tuples become lists), for the hash
     config["config_sha256"] = _config_digest(config)
@@ -181,6 +181,11 @@ def find_checkpoint(path: str | os.PathLike) -> Path:
     ckpts = list_checkpoints(p.parent if p.name == "checkpoints" else p)
     if ckpts:
         return ckpts[-1]
+    if _STEP_DIR.match(p.name) and p.is_dir():
+        raise CheckpointError(
+            f"{p / 'config.json'} is missing: the checkpoint is incomplete or was damaged. Use another checkpoint of "
+            f"the run (checkpoints/step_*), delete this one to resume from the one before, or retrain."
+        )
     if not p.exists():
         raise CheckpointError(
             f"no checkpoint at {p}: the path does not exist. Pass a run directory written by `lewm train` (its newest "
@@ -211,8 +216,9 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
         )
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
-            f"{cfg_path} is not a lewm-agents checkpoint (no format tag {CHECKPOINT_FORMAT!r}). Checkpoints of other "
-            f"code (e.g. the official le-wm weights.pt) cannot be loaded directly; train with `lewm train`."
+            f"{cfg_path} is not a lewm-agents checkpoint (no format tag {CHECKPOINT_FORMAT!r}): it was replaced or "
+            f"written by other code (e.g. the official le-wm weights.pt cannot be loaded directly). Use a checkpoint "
+            f"written by `lewm train` (another checkpoints/step_* of the run) or retrain."
         )
     if meta.get("version", 0) > CHECKPOINT_VERSION:
         raise CheckpointError(

@@ -219,3 +219,13 @@ def test_a_checkpoint_from_before_the_trainer_hashes_resumes_with_a_warning(tmp_
     _flip(path / "model.safetensors", (path / "model.safetensors").stat().st_size - 5)
     with pytest.raises(CheckpointError, match="SHA-256"):
         load_checkpoint(path)
+
+
+def test_a_checkpoint_saved_again_with_its_own_meta_gets_fresh_hashes(tmp_path):
+    path = _with_trainer(tmp_path)
+    ckpt = load_checkpoint(path)
+    model = ckpt.model
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)  # other weights, e.g. recalibrated BatchNorm statistics
+    again = save_checkpoint(tmp_path / "again", model, action_stats=ckpt.action_stats, meta=dict(ckpt.meta))
+    assert load_checkpoint(again).meta["step"] == 3

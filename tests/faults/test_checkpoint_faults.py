@@ -184,6 +184,8 @@ def kill_train(seed: int) -> Fault:
         if hashlib.sha256(final.read_bytes()).hexdigest() != (pristine.parent / "final.sha256").read_text():
             return Verdict(Outcome.SILENT, "the resumed run's final weights differ from an uninterrupted run's")
         resumed = [line for line in rerun.stdout.splitlines() if line.startswith(("resuming", "--resume"))]
+        if not any(f"(step {int(name.split('_')[1])})" in line for line in resumed for name in [newest.name]):
+            return Verdict(Outcome.UNCLEAR, f"--no-progress: the resume did not say from which step: {rerun.stdout}")
         return Verdict(Outcome.RECOVERED, f"killed after {delay:.2f} s ({newest.name} left); {resumed}")
 
     why = "a killed run keeps its checkpoints; --resume ends on the uninterrupted run's weights"

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from tests.faults.harness import FIX_WORDS, Fault, FaultLog, Outcome, Seen, Verdict, _call, run_cli
-from tests.faults.runs import RUN_ARGS, STEP
+from tests.faults.runs import STEP
 
 
 def unclear_input(seen: Seen, names: Sequence[str], says: Sequence[str]) -> str | None:
@@ -190,6 +190,13 @@ FLAGS: dict[str, tuple[str, ...]] = {
 }
 
 
+FLAG_BASE = (
+    "--preset", "smoke", "--model.image-size", "32", "--model.patch-size", "8", "--max-steps", "1", "--device", "cpu",
+    "--num-workers", "0", "--no-progress",
+)  # fmt: skip
+"""Flags every method takes (the smallest run, should a bad flag be accepted)."""
+
+
 def flag_fault(name: str) -> Fault:
     flags = FLAGS[name]
     flag = flags[-2]
@@ -197,7 +204,7 @@ def flag_fault(name: str) -> Fault:
 
     def run(pristine: pathlib.Path, work: pathlib.Path) -> Verdict:
         out = work / "out"
-        seen = run_cli("train", pristine.parent / "data.h5", *RUN_ARGS, *flags, "--out", out)
+        seen = run_cli("train", pristine.parent / "data.h5", *FLAG_BASE, *flags, "--out", out)
         names = [flag, field, "--model." + flag.removeprefix("--")]
         return input_verdict(seen, names, ["must be", "invalid"], unchanged=lambda: not (out / "checkpoints").exists())
 

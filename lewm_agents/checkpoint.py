@@ -260,14 +260,16 @@ def verify_checkpoint(path: str | os.PathLike, *, files: tuple[str, ...] = ("mod
     recorded = dict(meta.get("files_sha256") or {})
     if "model.safetensors" not in recorded and meta.get("weights_sha256"):
         recorded["model.safetensors"] = meta["weights_sha256"]
-    resume = "delete this checkpoint to resume from the one before, " if set(files) & set(TRAINER_FILES) else ""
+    fix = (
+        "Use another checkpoint of the run (checkpoints/step_*), delete this one to resume from the one before, or "
+        "retrain."
+        if set(files) & set(TRAINER_FILES)
+        else "Use another checkpoint of the run (checkpoints/step_*) or retrain."
+    )
     for name in files:
         target = ckpt / name
         if not target.is_file():
-            raise CheckpointError(
-                f"{target} is missing: the checkpoint is incomplete. Use another checkpoint of the run "
-                f"(checkpoints/step_*; {resume or 'or '}retrain)."
-            )
+            raise CheckpointError(f"{target} is missing: the checkpoint is incomplete. {fix}")
         if name not in recorded:
             if name in TRAINER_FILES:
                 warnings.warn(
@@ -280,7 +282,7 @@ def verify_checkpoint(path: str | os.PathLike, *, files: tuple[str, ...] = ("mod
         if _sha256(target) != recorded[name]:
             raise CheckpointError(
                 f"{target} does not match the SHA-256 recorded in its config.json: the file is corrupted or was "
-                f"replaced. Use another checkpoint of the run (checkpoints/step_*; {resume}or retrain)."
+                f"replaced. {fix}"
             )
     return meta
 

@@ -10,6 +10,17 @@
 The figure's target is every fault caught: 0 silent, 0 unclear, 0 lost. "recovered" counts faults that need no
 error: a flip in bytes nothing reads, a killed run that resumes. Timings depend on the load of the machine; compare
 rows taken in the same run.
+
+Families: datasets (truncation, byte flips, attributes, wrong file types), collection and merge (kill -9, a full
+disk), checkpoints (a byte flip in every file, through loading, `--resume` and `lewm eval`), run directories (missing
+or foreign JSON), training (kill -9, then `--resume` must end on the uninterrupted run's weights), and inputs (bad
+actions into every lewm env's `step`, bad observations into `agent.act` / `predict`, bad `lewm train` flags).
+
+One class can stay silent, and cannot be caught without changing the file format: a flipped bit in a dataset's HDF5
+chunk index (a v1 B-tree) or heaps can misdirect a chunk lookup, and HDF5 then returns the fill value (zeros) without
+an error. Superblock v0 keeps no checksum on them; libver v110 would (checksummed metadata), but its open-for-write
+flag stops a file whose writer was killed from reopening, which the crash safety of collection relies on. Chunk data
+is covered (Fletcher-32), and so is every file of a checkpoint (SHA-256).
 """
 
 from __future__ import annotations

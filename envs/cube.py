@@ -46,7 +46,7 @@ import numpy as np
 from gymnasium import spaces
 
 from lewm_envs.mujoco_render import FrameRenderer, check_image_size
-from lewm_envs.options import physics_state, reset_options
+from lewm_envs.options import float_vector, physics_state, reset_options
 
 CUBE_POS: slice = slice(14, 17)
 """The cube position (x, y, z) in a state vector, metres."""
@@ -312,7 +312,7 @@ class CubeEnv(gym.Env[np.ndarray, np.ndarray]):
         """
         if self._goal_state is None:
             raise RuntimeError("CubeEnv.step() was called before reset(); call env.reset(seed=...) first.")
-        act = np.asarray(action, dtype=np.float64).reshape(-1)  # (5,)
+        act = float_vector(action)  # (5,)
         if act.shape != (5,) or not np.all(np.isfinite(act)):
             raise ValueError(f"action must be 5 finite numbers in [-1, 1] (dx, dy, dz, dyaw, dgrip), got {action!r}.")
         self._og.step(act)  # OGBench's step; no extra forward pass (lewm/Cube-v0 had one, see LEGACY_VERSIONS)

@@ -38,7 +38,7 @@ import numpy as np
 from gymnasium import spaces
 
 from lewm_envs.mujoco_render import FrameRenderer, check_image_size
-from lewm_envs.options import physics_state, reset_options
+from lewm_envs.options import float_vector, physics_state, reset_options
 
 __all__ = ["LEGACY_VERSIONS", "QPOS_MATCH_THRESHOLD", "DMCEnv", "FrameRenderer", "check_image_size"]
 
@@ -359,7 +359,7 @@ class DMCEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError(
                 f"{type(self).__name__}.step() was called before reset() or after the episode ended; call env.reset()."
             )
-        act = np.asarray(action, dtype=np.float64).reshape(-1)  # (A,)
+        act = float_vector(action)  # (A,)
         if act.shape != self.action_space.shape or not np.all(np.isfinite(act)):
             raise ValueError(
                 f"action must be {self.action_space.shape[0]} finite numbers in [{self.action_space.low.min():g}, "

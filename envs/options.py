@@ -52,3 +52,21 @@ def physics_state(value: Any, name: str, nq: int, nv: int, layout: str = "") -> 
             f"{layout}, got shape {state.shape}."
         )
     return state
+
+
+def float_vector(action: Any, *, keep_float: bool = False) -> np.ndarray:
+    """``action`` as a flat float array (float64, or its own float dtype with ``keep_float``); an empty array when it
+    holds something other than numbers (strings, objects), so the caller's shape check refuses it with its own
+    message instead of numpy's "could not convert string to float".
+
+    Example:
+        >>> float_vector([1, 2]), float_vector(["a", "b"]).shape
+        (array([1., 2.]), (0,))
+    """
+    try:
+        arr = np.asarray(action)
+        if arr.dtype.kind not in "biuf":
+            return np.empty(0)
+        return arr.reshape(-1) if keep_float and arr.dtype.kind == "f" else arr.astype(np.float64).reshape(-1)
+    except (TypeError, ValueError):  # ragged sequences
+        return np.empty(0)

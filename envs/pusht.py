@@ -64,7 +64,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from lewm_envs.options import reset_options
+from lewm_envs.options import float_vector, reset_options
 from lewm_envs.pusht_render import T_VERTICES, WALL_RADIUS, WALL_SEGMENTS, ReferenceRenderer
 
 WORLD_SIZE: float = 512.0
@@ -599,9 +599,7 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._space is None:
             raise RuntimeError("PushTEnv.step() was called before reset(); call env.reset(seed=...) first.")
         # The action keeps its float dtype: the reference's arithmetic follows it (float32 from the action space).
-        act = np.asarray(action).reshape(-1)  # (2,)
-        if act.dtype.kind != "f":
-            act = act.astype(np.float64)
+        act = float_vector(action, keep_float=True)  # (2,)
         if act.shape != (2,) or not np.all(np.isfinite(act)):
             raise ValueError(f"action must be 2 finite numbers (the PD target, x and y), got {action!r}.")
         if self.clip_actions:

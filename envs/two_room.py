@@ -46,7 +46,7 @@ import numpy as np
 from gymnasium import spaces
 
 from lewm_envs.frames import affected, resize_bilinear, resize_window
-from lewm_envs.options import reset_options
+from lewm_envs.options import float_vector, reset_options
 
 WORLD_SIZE: float = 224.0
 """Side of the square world, in units (the reference's 224-px frame)."""
@@ -400,7 +400,7 @@ class TwoRoomEnv(gym.Env[np.ndarray, np.ndarray]):
         """
         if self._agent is None:
             raise RuntimeError("TwoRoomEnv.step() was called before reset(); call env.reset(seed=...) first.")
-        act = np.asarray(action, dtype=np.float64).reshape(-1)  # (2,)
+        act = float_vector(action)  # (2,)
         if act.shape != (2,) or not np.all(np.isfinite(act)):
             raise ValueError(f"action must be 2 finite numbers in [-1, 1] (dx, dy), got {action!r}.")
         if self.door_rule == "band":

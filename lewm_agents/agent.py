@@ -91,9 +91,40 @@ class _GoalAgent:
         with torch.no_grad(), autocast(self.device, self.amp):
             return self.model.encode(pixels).float()  # (n, 1, D)
 
+    def check_frames(self, frames: Any, what: str = "observation") -> np.ndarray:
+        """``frames`` as an array after checking it is one frame ``(h, w, 3)`` or a batch ``(N, h, w, 3)`` of this
+        model's size, uint8 (or float in [0, 1], finite); otherwise a one-paragraph ValueError naming ``what``, what
+        is wrong and the fix. Every call of ``predict`` / ``act`` / ``set_goal`` checks, planned actions queued or
+        not."""
+        size = self.model.image_size
+        want = f"uint8 RGB frames of shape ({size}, {size}, 3), or a batch ({size}, {size}, 3) per env"
+        arr = np.asarray(frames) if not isinstance(frames, np.ndarray) else frames
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise ValueError(f"the {what} is not a numeric array (dtype {arr.dtype}); pass {want}.")
+        if arr.ndim not in (3, 4) or arr.shape[-3:] != (size, size, 3) or (arr.ndim == 4 and len(arr) == 0):
+            raise ValueError(
+                f"the {what} has shape {arr.shape}, but this model takes {want}. Run the env at image_size={size} "
+                f"(e.g. gym.make(id, image_size={size})) and pass its frame, not a state vector or another array."
+            )
+        if arr.dtype == np.uint8:
+            return arr
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise ValueError(
+                f"the {what} has dtype {arr.dtype}, but frames are uint8 (0..255) or float in [0, 1]; convert it with "
+                f"frame.astype(np.uint8)."
+            )
+        if not np.isfinite(arr).all():
+            raise ValueError(f"the {what} holds NaN or infinite values; pass {want} (float frames: finite, in [0, 1]).")
+        if arr.min() < 0.0 or arr.max() > 1.0:
+            raise ValueError(
+                f"the {what} is a float array with values in [{arr.min():g}, {arr.max():g}], but float frames must lie "
+                f"in [0, 1]; pass the uint8 frame (or divide by 255)."
+            )
+        return arr
+
     def set_goal(self, goal: np.ndarray) -> None:
         """Goal frame ``(h, w, 3)`` for every env, or one per env ``(N, h, w, 3)``. Pending actions are dropped."""
-        goal = np.asarray(goal)
+        goal = self.check_frames(goal, "goal")
         if goal.ndim == 3:
             self._goal_shared, self._goal_per_env = self.encode(goal[None])[0, 0], None  # (D,)
         else:
@@ -111,39 +142,78 @@ class _GoalAgent:
         state: Any = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
+        *,
+        episode_end: np.ndarray | None = None,
     ) -> tuple[np.ndarray, Any]:
         """SB3 ``PolicyPredictor.predict``: actions ``(N, A)`` for a batch (``(A,)`` for one observation).
 
         ``state`` is passed through (the plan lives in the agent); ``deterministic`` is accepted for compatibility:
-        the agent always acts with its own seeded generator.
+        the agent always acts with its own seeded generator. Every observation (and goal) is checked
+        (`check_frames`), also while planned actions are queued.
+
+        ``episode_end`` (N,) marks observations that are the last frame of their episode, as gymnasium's vector envs
+        return them with ``autoreset_mode=NEXT_STEP`` (the default): pass ``terminated | truncated`` of the step that
+        returned ``observation``. The vector env ignores the next action of those envs (it resets them), so the
+        agent does not plan for them: it returns a placeholder action (the action space's point nearest 0) and drops
+        their plans, and the reset's observation that follows starts a new plan. SB3's ``VecEnv`` resets in the same
+        step and needs only ``episode_start``.
         """
         frames, goals = self._split(observation)
         batched = frames.ndim == 4
         frames = frames if batched else frames[None]  # (N, h, w, 3)
         n = len(frames)
-        self._ensure(n)
-        if episode_start is not None:
-            self.reset(np.flatnonzero(np.asarray(episode_start, dtype=bool)))
         if goals is not None:
             goals = goals if goals.ndim == 4 else goals[None]  # (N, h, w, 3)
+            if len(goals) != n:
+                raise ValueError(f"the observation holds {n} frames but {len(goals)} goal frames; pass one per env.")
+        if self._goal_per_env is not None and goals is None and len(self._goal_per_env) != n:
+            raise ValueError(
+                f"set_goal got {len(self._goal_per_env)} goals but predict got {n} envs; call set_goal with one goal "
+                f"frame per env (or one frame for all)."
+            )
+        start = self._mask(episode_start, n, "episode_start")
+        end = self._mask(episode_end, n, "episode_end")
+        self._ensure(n)
+        self.reset(np.flatnonzero(start | end))
+        if goals is not None:
             for i in range(n):  # a new goal image means a new task for that env: its old plan is void
                 if self._last_goals[i] is None or not np.array_equal(self._last_goals[i], goals[i]):
                     self.reset([i])
                     self._last_goals[i] = goals[i].copy()
-        need = [i for i in range(n) if not self._queues[i]]
+        need = [i for i in range(n) if not self._queues[i] and not end[i]]
         if need:
             self._refill(frames, goals, need)
-        actions = np.stack([self._queues[i].popleft() for i in range(n)])  # (N, A)
+        idle = np.clip(np.zeros_like(self._low), self._low, self._high)  # (A,) what an ending env gets
+        actions = np.stack([idle if end[i] else self._queues[i].popleft() for i in range(n)])  # (N, A)
         return (actions if batched else actions[0]), state
+
+    @staticmethod
+    def _mask(mask: Any, n: int, name: str) -> np.ndarray:
+        """A per-env boolean mask ``(n,)`` (all False when None), checked."""
+        if mask is None:
+            return np.zeros(n, dtype=bool)
+        m = np.asarray(mask)
+        if m.shape not in ((n,), ()) or not (m.dtype == np.bool_ or np.issubdtype(m.dtype, np.integer)):
+            raise ValueError(
+                f"{name} must be a boolean array of shape ({n},), one entry per env, got {m.dtype} {m.shape}."
+            )
+        return np.broadcast_to(m.astype(bool), (n,))
 
     def _split(self, observation: Any) -> tuple[np.ndarray, np.ndarray | None]:
         if isinstance(observation, dict):
             if "pixels" not in observation or "goal" not in observation:
                 raise ValueError(f"dict observations need 'pixels' and 'goal' frames, got keys {sorted(observation)}.")
-            return np.asarray(observation["pixels"]), np.asarray(observation["goal"])
+            frames = self.check_frames(observation["pixels"], "observation's 'pixels'")
+            goals = self.check_frames(observation["goal"], "observation's 'goal'")
+            if goals.ndim != frames.ndim:
+                raise ValueError(
+                    f"the observation's 'pixels' has shape {frames.shape} but its 'goal' {goals.shape}: pass one goal "
+                    f"frame per frame (both batched or neither)."
+                )
+            return frames, goals
         if isinstance(observation, tuple):
             raise ValueError("predict() got a tuple: pass the observation, not the (obs, info) pair from reset().")
-        return np.asarray(observation), None
+        return self.check_frames(observation), None
 
     def _goal_latents(self, goals: np.ndarray | None, need: list[int], n: int) -> torch.Tensor:
         """The goal latents ``(len(need), D)`` of the envs in ``need``."""

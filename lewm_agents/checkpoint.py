@@ -4,10 +4,16 @@ Layout of one checkpoint directory (``<run>/checkpoints/step_00001234/``)::
 
     model.safetensors    model weights and BatchNorm statistics
     config.json          format tag and version, the method (``"method": "lewm"``), its config (``"model"``), action
-                         statistics, training config, dataset description, step, metrics, and the SHA-256 of
-                         model.safetensors
+                         statistics, training config, dataset description, step, metrics, the SHA-256 of every
+                         other file (``files_sha256``) and of its own content (``config_sha256``)
     trainer.safetensors  optimizer moments and RNG states (only for resuming training)
     trainer.json         optimizer hyper-parameters, step and epoch (only for resuming training)
+
+Integrity: every file is covered by a SHA-256 recorded in config.json, and config.json by the SHA-256 of its parsed
+content (canonical JSON without the ``config_sha256`` entry), so one flipped bit anywhere is refused with an error
+that names the file. A flip that leaves the parsed content equal (whitespace that stays whitespace) changes nothing
+and is accepted. Checkpoints written before these hashes load as before: only model.safetensors is checked (its
+``weights_sha256``), and resuming from their unverified trainer state warns (`UnverifiedCheckpointWarning`).
 
 A checkpoint directory is written under a temporary name and renamed into place, so a crash mid-save never leaves
 a half-written checkpoint under a real name; the previous checkpoints stay readable.
@@ -23,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +50,14 @@ _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupted, or belongs to another model; the message says which file and what to do."""
+
+
+class UnverifiedCheckpointWarning(UserWarning):
+    """A checkpoint written before every file was hashed: its trainer state is used without an integrity check."""
+
+
+TRAINER_FILES = ("trainer.safetensors", "trainer.json")
+"""The files only resuming reads."""
 
 
 @dataclass
@@ -66,6 +81,13 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _config_digest(meta: dict[str, Any]) -> str:
+    """SHA-256 of a config.json's parsed content without its own ``config_sha256`` entry (canonical JSON: sorted
+    keys, no whitespace), so the hash survives formatting and covers every value."""
+    body = {k: v for k, v in meta.items() if k != "config_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -102,20 +124,24 @@ def save_checkpoint(
     weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(weights, str(tmp / "model.safetensors"), metadata={"format": CHECKPOINT_FORMAT})
     get_method(method)  # refuse an unregistered name before writing anything
+    if trainer_state is not None:
+        tensors, extra = trainer_state
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "trainer.safetensors"))
+        _write_json(tmp / "trainer.json", extra)
+    files = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
     config = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "method": method,
         "model": model.cfg.to_dict(),
         "action_stats": action_stats.to_dict(),
-        "weights_sha256": _sha256(tmp / "model.safetensors"),
-        **(meta or {}),
+        **{k: v for k, v in (meta or {}).items() if k not in ("weights_sha256", "files_sha256", "config_sha256")},
+        "weights_sha256": files["model.safetensors"],  # what readers before files_sha256 check
+        "files_sha256": files,  # last: the meta of a checkpoint being re-saved cannot bring its old hashes
     }
+    config = json.loads(json.dumps(config))  # as it will be read back (tuples become lists), for the hash
+    config["config_sha256"] = _config_digest(config)
     _write_json(tmp / "config.json", config)
-    if trainer_state is not None:
-        tensors, extra = trainer_state
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "trainer.safetensors"))
-        _write_json(tmp / "trainer.json", extra)
     if final.exists():  # same step saved again: move the old one aside first, so a crash keeps one of them
         old = final.parent / f".old-{final.name}-{os.getpid()}"
         os.replace(final, old)
@@ -155,6 +181,11 @@ def find_checkpoint(path: str | os.PathLike) -> Path:
     ckpts = list_checkpoints(p.parent if p.name == "checkpoints" else p)
     if ckpts:
         return ckpts[-1]
+    if _STEP_DIR.match(p.name) and p.is_dir():
+        raise CheckpointError(
+            f"{p / 'config.json'} is missing: the checkpoint is incomplete or was damaged. Use another checkpoint of "
+            f"the run (checkpoints/step_*), delete this one to resume from the one before, or retrain."
+        )
     if not p.exists():
         raise CheckpointError(
             f"no checkpoint at {p}: the path does not exist. Pass a run directory written by `lewm train` (its newest "
@@ -177,10 +208,17 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
             f"cannot read {cfg_path}: {e}. The checkpoint is corrupted or partially copied; use another checkpoint of "
             f"the run (checkpoints/step_*) or retrain."
         ) from e
+    if isinstance(meta, dict) and "config_sha256" in meta and meta["config_sha256"] != _config_digest(meta):
+        raise CheckpointError(
+            f"{cfg_path} does not match the SHA-256 of its content recorded in it (config_sha256): the file is "
+            f"corrupted or was edited. Use another checkpoint of the run (checkpoints/step_*) or retrain; if you "
+            f"edited it on purpose, delete its config_sha256 entry."
+        )
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
-            f"{cfg_path} is not a lewm-agents checkpoint (no format tag {CHECKPOINT_FORMAT!r}). Checkpoints of other "
-            f"code (e.g. the official le-wm weights.pt) cannot be loaded directly; train with `lewm train`."
+            f"{cfg_path} is not a lewm-agents checkpoint (no format tag {CHECKPOINT_FORMAT!r}): it was replaced or "
+            f"written by other code (e.g. the official le-wm weights.pt cannot be loaded directly). Use a checkpoint "
+            f"written by `lewm train` (another checkpoints/step_* of the run) or retrain."
         )
     if meta.get("version", 0) > CHECKPOINT_VERSION:
         raise CheckpointError(
@@ -209,6 +247,46 @@ def upgrade_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
+def verify_checkpoint(path: str | os.PathLike, *, files: tuple[str, ...] = ("model.safetensors",)) -> dict[str, Any]:
+    """Check ``files`` of a checkpoint against the SHA-256s its config.json records (config.json itself is checked
+    on reading); returns the config. A file without a recorded hash (checkpoints written before every file was
+    hashed) is not checked: for trainer files that is warned about (`UnverifiedCheckpointWarning`).
+
+    Raises:
+        CheckpointError: a file is missing or does not match its hash; the message names it and what to do.
+    """
+    ckpt = find_checkpoint(path)
+    meta = read_checkpoint_meta(ckpt)
+    recorded = dict(meta.get("files_sha256") or {})
+    if "model.safetensors" not in recorded and meta.get("weights_sha256"):
+        recorded["model.safetensors"] = meta["weights_sha256"]
+    fix = (
+        "Use another checkpoint of the run (checkpoints/step_*), delete this one to resume from the one before, or "
+        "retrain."
+        if set(files) & set(TRAINER_FILES)
+        else "Use another checkpoint of the run (checkpoints/step_*) or retrain."
+    )
+    for name in files:
+        target = ckpt / name
+        if not target.is_file():
+            raise CheckpointError(f"{target} is missing: the checkpoint is incomplete. {fix}")
+        if name not in recorded:
+            if name in TRAINER_FILES:
+                warnings.warn(
+                    f"{target} has no SHA-256 in its config.json (written before lewm-agents hashed every file): it "
+                    f"is used without an integrity check. Checkpoints written from now on are covered.",
+                    UnverifiedCheckpointWarning,
+                    stacklevel=2,
+                )
+            continue
+        if _sha256(target) != recorded[name]:
+            raise CheckpointError(
+                f"{target} does not match the SHA-256 recorded in its config.json: the file is corrupted or was "
+                f"replaced. {fix}"
+            )
+    return meta
+
+
 def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint's model (in eval mode), built by its method (lewm_agents/methods/), with its config and
     action statistics.
@@ -218,15 +296,8 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
             weights that belong to another architecture.
     """
     ckpt = find_checkpoint(path)
-    meta = read_checkpoint_meta(ckpt)
+    meta = verify_checkpoint(ckpt)
     weights_path = ckpt / "model.safetensors"
-    if not weights_path.is_file():
-        raise CheckpointError(f"{weights_path} is missing: the checkpoint is incomplete; use another one or retrain.")
-    if meta.get("weights_sha256") and _sha256(weights_path) != meta["weights_sha256"]:
-        raise CheckpointError(
-            f"{weights_path} does not match the SHA-256 recorded in its config.json: the file is corrupted or was "
-            f"replaced. Use another checkpoint of the run (checkpoints/step_*) or retrain."
-        )
     try:
         method = get_method(meta["method"])
         cfg = method.config_from_dict(meta["model"])
@@ -290,8 +361,10 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.
 
 
 def load_trainer_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The optimizer/RNG state saved for resuming, as ``(tensors, json_dict)``."""
+    """The optimizer/RNG state saved for resuming, as ``(tensors, json_dict)``, checked against its recorded hashes
+    (`verify_checkpoint`)."""
     ckpt = find_checkpoint(path)
+    verify_checkpoint(ckpt, files=TRAINER_FILES)
     try:
         tensors = load_file(str(ckpt / "trainer.safetensors"))
         extra = json.loads((ckpt / "trainer.json").read_text())

@@ -33,7 +33,7 @@ import torch
 import tyro
 
 from lewm_agents.data import DatasetReader, compute_action_stats, split_episodes
-from lewm_agents.evaluate import EvalConfig, evaluate, sample_start_goal_pairs, wilson_interval
+from lewm_agents.evaluate import EvalConfig, evaluate, recorded_dataset, sample_start_goal_pairs, wilson_interval
 from lewm_agents.planning import PlanConfig, clamped, normalized_bounds, plan
 
 ANGLE_UNITS_PER_RAD: float = 20.0 / (math.pi / 9)
@@ -292,7 +292,7 @@ def latent_cost_vs_distance(
 
     ckpt = load_checkpoint(checkpoint, device=device)
     meta = ckpt.meta
-    data = Path(data or meta.get("dataset", {}).get("path", ""))
+    data = Path(data) if data else recorded_dataset(meta, checkpoint)  # found from any directory
     train_cfg = meta.get("train", {})
     with DatasetReader(data) as reader:
         _, val = split_episodes(reader.num_episodes, train_cfg.get("val_fraction", 0.1), train_cfg.get("seed", 3072))
@@ -393,7 +393,7 @@ def true_action_rank(
 
     ckpt = load_checkpoint(checkpoint, device=device)
     model, stats, mcfg = ckpt.model, ckpt.action_stats, ckpt.config
-    data = Path(data or ckpt.meta.get("dataset", {}).get("path", ""))
+    data = Path(data) if data else recorded_dataset(ckpt.meta, checkpoint)  # found from any directory
     H = goal_offset // mcfg.frameskip
     with DatasetReader(data) as reader:
         starts, goals = sample_start_goal_pairs(reader, episodes, goal_offset, seed)
@@ -447,7 +447,7 @@ def _recalibrated_copy(ckpt: Path, data: Path | None, out: Path, batches: int) -
 
     c = load_checkpoint(ckpt)
     train = c.meta.get("train", {})
-    path = data or Path(c.meta.get("dataset", {}).get("path", ""))
+    path = data or recorded_dataset(c.meta, ckpt)  # found from any directory
     with DatasetReader(path) as reader:
         train_eps, _ = split_episodes(reader.num_episodes, train.get("val_fraction", 0.1), train.get("seed", 3072))
     ds = ClipDataset(

@@ -150,13 +150,38 @@ class UniformPolicy:
         return self.rng.uniform(self.space.low, self.space.high, (n, *self.space.shape)).astype(np.float32), state
 
 
-def load_tasks(cfg: EvalConfig, ckpt_meta: dict[str, Any]) -> EvalTasks:
-    """Draw the start/goal pairs, after checking the dataset can drive the env and matches the checkpoint."""
-    data_path = Path(cfg.data or ckpt_meta.get("dataset", {}).get("path", ""))
-    if str(data_path) in ("", "."):
+def recorded_dataset(ckpt_meta: dict[str, Any], checkpoint: Any) -> Path:
+    """The training dataset a checkpoint records, found from any working directory: relative to the run directory
+    (a project moved as a whole), at its absolute path (a run directory copied elsewhere), as given (relative to the
+    current directory, as before), or relative to a folder above the checkpoint (runs written before the first two
+    were recorded: ``lewm train data/d.h5 --out runs/x`` ran in a folder above ``runs/x``)."""
+    from lewm_agents.checkpoint import find_checkpoint
+
+    data = ckpt_meta.get("dataset", {})
+    given = str(data.get("path", ""))
+    if given in ("", "."):
         raise ValueError(
             "no dataset to draw start/goal pairs from: pass --data PATH (the HDF5 file from lewm collect)."
         )
+    ckpt = find_checkpoint(checkpoint)
+    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt
+    tried = [run / data["path_from_run"]] if data.get("path_from_run") else []
+    tried += [Path(data["path_absolute"])] if data.get("path_absolute") else []
+    tried += [Path(given)]
+    tried += [] if Path(given).is_absolute() else [folder / given for folder in ckpt.parents]
+    for path in tried:
+        if path.is_file():
+            return path
+    raise DatasetError(
+        f"the training dataset {given} recorded in {ckpt / 'config.json'} is not there (looked at "
+        f"{', '.join(str(p) for p in dict.fromkeys(tried).keys())[:600]}): it was moved or deleted. Pass --data PATH "
+        f"(the HDF5 file from lewm collect) to evaluate on it."
+    )
+
+
+def load_tasks(cfg: EvalConfig, ckpt_meta: dict[str, Any]) -> EvalTasks:
+    """Draw the start/goal pairs, after checking the dataset can drive the env and matches the checkpoint."""
+    data_path = Path(cfg.data) if cfg.data else recorded_dataset(ckpt_meta, cfg.checkpoint)
     with DatasetReader(data_path) as reader:
         if "state" not in reader.columns:
             raise DatasetError(
@@ -225,9 +250,9 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     ckpt_meta: dict[str, Any] = {}
     name, acts = "random", "random"
     if cfg.policy != "random":
-        from lewm_agents.checkpoint import read_checkpoint_meta
+        from lewm_agents.checkpoint import verify_checkpoint
 
-        ckpt_meta = read_checkpoint_meta(cfg.checkpoint)
+        ckpt_meta = verify_checkpoint(cfg.checkpoint)  # a damaged checkpoint is the first problem to report
         name = ckpt_meta["method"]
         if cfg.policy not in ("auto", name):
             raise ValueError(

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lewm_agents.checks import check_range
 from lewm_agents.rollout import rollout_incremental
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -117,8 +118,8 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}.")
         if self.encoder_dim % self.encoder_heads != 0:
             raise ValueError(f"encoder_dim {self.encoder_dim} must be divisible by encoder_heads {self.encoder_heads}.")
-        if not 0.0 <= self.predictor_dropout < 1.0:
-            raise ValueError(f"predictor_dropout must be in [0, 1), got {self.predictor_dropout}.")
+        check_range(self, "encoder_mlp_ratio", low=0, low_open=True, prefix="model.", what="a multiple of encoder_dim")
+        check_range(self, "predictor_dropout", low=0, high=1, high_open=True, prefix="model.", what="a probability")
 
     @property
     def action_block_dim(self) -> int:

@@ -40,9 +40,11 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     out = []
     for line in path.read_text().splitlines():
         try:
-            out.append(json.loads(line))
+            entry = json.loads(line)
         except json.JSONDecodeError:
             continue  # only the line being written when the process died can be incomplete
+        if isinstance(entry, dict) and isinstance(entry.get("step", 0), int):
+            out.append(entry)  # a line of other JSON (another tool's, a damaged byte) is not one of our entries
     return out
 
 

@@ -280,3 +280,92 @@ def test_agents_refuse_a_checkpoint_of_the_other_kind(tmp_path):
         save_checkpoint(tmp_path / name, model, method=name, action_stats=stats)
         with pytest.raises(ValueError, match="load_agent"):
             agent_cls.from_checkpoint(tmp_path / name, action_space=space, device="cpu")
+
+
+# --- every observation is checked, planned actions queued or not (issue 10, defect 3) ---------------------------
+
+
+def _toy_agents():
+    from lewm_agents.agent import PolicyAgent
+    from lewm_agents.data import ActionStats
+
+    space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    stats = ActionStats(mean=(0.0, 0.0), std=(1.0, 1.0))
+    plan = PlanConfig(num_samples=8, iterations=1, topk=2, horizon=2, receding_horizon=1)
+    return [
+        MPCAgent(ToyWorld(), action_space=space, action_stats=stats, config=plan, device="cpu"),
+        PolicyAgent(ToyPolicy(), action_space=space, action_stats=stats, device="cpu"),
+    ]
+
+
+BAD_OBSERVATIONS = {
+    "state-vector": (np.zeros(10), "shape (10,)"),
+    "other-size": (np.zeros((4, 4, 3), np.uint8), "shape (4, 4, 3)"),
+    "grayscale": (np.zeros((8, 8), np.uint8), "shape (8, 8)"),
+    "int64": (np.zeros((8, 8, 3), np.int64), "dtype int64"),
+    "nan": (np.full((8, 8, 3), np.nan, np.float32), "NaN"),
+    "inf": (np.full((8, 8, 3), np.inf), "NaN or infinite"),
+    "float-0-255": (np.full((8, 8, 3), 200.0), "in [0, 1]"),
+    "strings": (np.full((8, 8, 3), "a"), "not a numeric array"),
+    "empty-batch": (np.zeros((0, 8, 8, 3), np.uint8), "shape (0, 8, 8, 3)"),
+}
+
+
+@pytest.mark.parametrize("kind", ["mpc", "policy"])
+@pytest.mark.parametrize("bad", list(BAD_OBSERVATIONS), ids=str)
+def test_every_observation_is_checked_while_actions_are_queued(kind, bad):
+    agent, twin = (a[kind == "policy"] for a in (_toy_agents(), _toy_agents()))
+    for a in (agent, twin):
+        a.set_goal(_frame(200, 50))
+    assert np.array_equal(agent.act(_frame(0, 0)), twin.act(_frame(0, 0)))  # actions are queued from here
+    obs, says = BAD_OBSERVATIONS[bad]
+    for call in (agent.act, agent.predict, lambda o: agent.predict({"pixels": o, "goal": _frame(1, 1)})):
+        with pytest.raises(ValueError) as e:
+            call(obs)
+        assert says in str(e.value) and "\n" not in str(e.value), str(e.value)
+    with pytest.raises(ValueError, match="goal"):
+        agent.predict({"pixels": _frame(0, 0), "goal": obs})
+    with pytest.raises(ValueError, match="goal"):
+        agent.set_goal(obs)
+    # a refused call consumed nothing: the agent goes on exactly as one that never saw it
+    assert np.array_equal(agent.act(_frame(0, 0)), twin.act(_frame(0, 0)))
+    assert agent.plan_batch_sizes == twin.plan_batch_sizes
+
+
+def test_float_frames_in_0_1_are_accepted():
+    for agent in _toy_agents():
+        agent.set_goal(_frame(200, 50).astype(np.float32) / 255)
+        assert agent.act(_frame(0, 0).astype(np.float32) / 255).shape == (2,)
+
+
+def test_masks_and_goal_counts_are_checked():
+    agent = _toy_agents()[0]
+    agent.set_goal(np.stack([_frame(200, 50)] * 2))
+    with pytest.raises(ValueError, match="set_goal got 2 goals but predict got 3 envs"):
+        agent.predict(np.stack([_frame(0, 0)] * 3))
+    with pytest.raises(ValueError, match=r"episode_start must be a boolean array of shape \(2,\)"):
+        agent.predict(np.stack([_frame(0, 0)] * 2), episode_start=np.ones(3, bool))
+    with pytest.raises(ValueError, match="2 frames but 3 goal frames"):
+        agent.predict({"pixels": np.stack([_frame(0, 0)] * 2), "goal": np.stack([_frame(0, 0)] * 3)})
+
+
+# --- no plan for the final frame of an episode in a gymnasium vector loop ---------------------------------------
+
+
+def test_no_plan_on_the_final_frame_of_an_autoreset_vector_env():
+    """gymnasium's vector envs (autoreset NEXT_STEP) return an episode's final frame, then ignore the next action
+    (they reset): with ``episode_end`` the agent plans for neither, and replans on the reset's frame."""
+    agent = _toy_agents()[0]  # plans 1 block of 5 env steps at a time (receding_horizon 1)
+    agent.set_goal(_frame(200, 50))
+    frames = np.stack([_frame(0, 0), _frame(10, 0)])
+    agent.predict(frames)  # t = 0: one plan for both envs, 5 actions each
+    for _ in range(4):
+        agent.predict(frames)
+    assert agent.plan_batch_sizes == [2]
+    # t = 5: env 1's episode ended at the previous step: its frame is final; env 0 is out of actions and replans
+    actions, _ = agent.predict(frames, episode_end=np.array([False, True]))
+    assert agent.plan_batch_sizes == [2, 1]
+    np.testing.assert_array_equal(actions[1], np.zeros(2, np.float32))  # a placeholder the vector env ignores
+    # t = 6: env 1 shows its reset frame: a new plan from it (its old plan was dropped)
+    agent.predict(frames)
+    assert agent.plan_batch_sizes == [2, 1, 1]

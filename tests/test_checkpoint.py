@@ -9,9 +9,11 @@ import torch
 
 from lewm_agents.checkpoint import (
     CheckpointError,
+    UnverifiedCheckpointWarning,
     find_checkpoint,
     list_checkpoints,
     load_checkpoint,
+    load_trainer_state,
     prune_checkpoints,
     save_checkpoint,
 )
@@ -49,6 +51,15 @@ def test_save_load_predicts_identically(tmp_path):
     assert cfg["format"] == "lewm-checkpoint" and cfg["model"]["latent_dim"] == 64
 
 
+def _edit_config(path: Path, edit) -> None:
+    """Rewrite a checkpoint's config.json with ``edit(cfg)`` applied, dropping its own hash (a hand edit made on
+    purpose, or a checkpoint from before config.json was hashed)."""
+    cfg = json.loads((path / "config.json").read_text())
+    edit(cfg)
+    cfg.pop("config_sha256", None)
+    (path / "config.json").write_text(json.dumps(cfg))
+
+
 def test_corrupted_weights_are_refused(tmp_path):
     path = save_checkpoint(tmp_path / "ck", _trained_model(), action_stats=STATS)
     data = bytearray((path / "model.safetensors").read_bytes())
@@ -60,9 +71,7 @@ def test_corrupted_weights_are_refused(tmp_path):
 
 def test_truncated_weights_are_refused(tmp_path):
     path = save_checkpoint(tmp_path / "ck", _trained_model(), action_stats=STATS)
-    cfg = json.loads((path / "config.json").read_text())
-    del cfg["weights_sha256"]  # even without the hash, a cut file must not load silently
-    (path / "config.json").write_text(json.dumps(cfg))
+    _edit_config(path, lambda cfg: [cfg.pop(k) for k in ("weights_sha256", "files_sha256")])  # no hash: still refused
     data = (path / "model.safetensors").read_bytes()
     (path / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="corrupted"):
@@ -71,9 +80,7 @@ def test_truncated_weights_are_refused(tmp_path):
 
 def test_checkpoint_of_another_model_is_refused(tmp_path):
     path = save_checkpoint(tmp_path / "ck", _trained_model(), action_stats=STATS)
-    cfg = json.loads((path / "config.json").read_text())
-    cfg["model"]["predictor_depth"] = 3  # weights no longer match the described architecture
-    (path / "config.json").write_text(json.dumps(cfg))
+    _edit_config(path, lambda cfg: cfg["model"].update(predictor_depth=3))  # weights no longer match the architecture
     with pytest.raises(CheckpointError, match="another model"):
         load_checkpoint(path)
     (path / "config.json").write_text(json.dumps({"some": "other format"}))
@@ -147,11 +154,78 @@ def test_a_checkpoint_without_a_method_is_lewms(tmp_path):
     path = save_checkpoint(tmp_path / "ck", _trained_model(), action_stats=STATS)
     cfg = json.loads((path / "config.json").read_text())
     assert cfg["method"] == "lewm" and cfg["version"] == 2
-    del cfg["method"]
-    (path / "config.json").write_text(json.dumps(cfg))
+    _edit_config(path, lambda cfg: cfg.pop("method"))
     ckpt = load_checkpoint(path)
     assert ckpt.method == "lewm" and type(ckpt.model) is LeWM
-    cfg["method"] = "dreamer"
-    (path / "config.json").write_text(json.dumps(cfg))
+    _edit_config(path, lambda cfg: cfg.update(method="dreamer"))
     with pytest.raises(CheckpointError, match="unknown method 'dreamer'"):
         load_checkpoint(path)
+
+
+# --- every file is hashed (issue 10, defect 2) ------------------------------------------------------------------
+
+
+def _with_trainer(tmp_path):
+    tensors = {"optim.0.exp_avg": torch.arange(64, dtype=torch.float32), "rng.cpu": torch.arange(16, dtype=torch.uint8)}
+    return save_checkpoint(
+        tmp_path / "ck", _trained_model(), action_stats=STATS, meta={"step": 3}, trainer_state=(tensors, {"step": 3})
+    )
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name", ["trainer.safetensors", "trainer.json"])
+def test_a_flipped_bit_in_the_trainer_state_is_refused_on_resume(tmp_path, name):
+    path = _with_trainer(tmp_path)
+    tensors, extra = load_trainer_state(path)
+    assert extra["step"] == 3 and torch.equal(tensors["optim.0.exp_avg"], torch.arange(64, dtype=torch.float32))
+    target = path / name
+    _flip(target, target.stat().st_size - 3)  # inside the last tensor's bytes / the last value
+    with pytest.raises(CheckpointError, match="does not match the SHA-256") as e:
+        load_trainer_state(path)
+    assert str(target) in str(e.value)
+    load_checkpoint(path)  # the model does not need the trainer state
+
+
+def test_a_changed_value_in_config_json_is_refused(tmp_path):
+    path = _with_trainer(tmp_path)
+    text = (path / "config.json").read_text()
+    (path / "config.json").write_text(text.replace('"step": 3', '"step": 2'))  # one character, valid JSON
+    with pytest.raises(CheckpointError, match="config_sha256"):
+        load_checkpoint(path)
+    (path / "config.json").write_text(text.replace("\n", "\n  "))  # formatting only: the content is the same
+    assert load_checkpoint(path).meta["step"] == 3
+
+
+def test_a_missing_trainer_file_is_named(tmp_path):
+    path = _with_trainer(tmp_path)
+    (path / "trainer.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="missing") as e:
+        load_trainer_state(path)
+    assert str(path / "trainer.safetensors") in str(e.value)
+
+
+def test_a_checkpoint_from_before_the_trainer_hashes_resumes_with_a_warning(tmp_path):
+    path = _with_trainer(tmp_path)
+    _edit_config(path, lambda cfg: cfg.pop("files_sha256"))
+    with pytest.warns(UnverifiedCheckpointWarning, match="without an integrity check"):
+        _, extra = load_trainer_state(path)
+    assert extra["step"] == 3
+    load_checkpoint(path)  # its model is still checked by weights_sha256
+    _flip(path / "model.safetensors", (path / "model.safetensors").stat().st_size - 5)
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_saved_again_with_its_own_meta_gets_fresh_hashes(tmp_path):
+    path = _with_trainer(tmp_path)
+    ckpt = load_checkpoint(path)
+    model = ckpt.model
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)  # other weights, e.g. recalibrated BatchNorm statistics
+    again = save_checkpoint(tmp_path / "again", model, action_stats=ckpt.action_stats, meta=dict(ckpt.meta))
+    assert load_checkpoint(again).meta["step"] == 3

@@ -1,10 +1,15 @@
 """The evaluation protocol: start/goal pairs, the interval, and end-to-end runs of LeWM and random."""
 
+import json
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from lewm_agents.checkpoint import CheckpointError, list_checkpoints, read_checkpoint_meta
 from lewm_agents.data import DatasetError, DatasetReader, Episode, EpisodeWriter
-from lewm_agents.evaluate import EvalConfig, evaluate, sample_start_goal_pairs, wilson_interval
+from lewm_agents.evaluate import EvalConfig, evaluate, recorded_dataset, sample_start_goal_pairs, wilson_interval
 from lewm_agents.planning import PlanConfig
 
 
@@ -57,3 +62,62 @@ def test_checkpoint_and_dataset_must_match(tiny_run, tmp_path):
         )
     with pytest.raises(DatasetError, match="action_dim 3"):
         evaluate(EvalConfig(checkpoint=tiny_run, data=path, episodes=1, progress=False))
+
+
+# --- the recorded dataset is found from any directory; a damaged checkpoint is reported first (issue 10, defect 4)
+
+
+def _fake_run(root: Path, dataset: dict) -> Path:
+    """A run directory whose newest checkpoint records ``dataset`` (only what `recorded_dataset` reads)."""
+    ckpt = root / "runs" / "x" / "checkpoints" / "step_00000001"
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text(json.dumps({"format": "lewm-checkpoint", "dataset": dataset}))
+    return root / "runs" / "x"
+
+
+def test_the_recorded_dataset_is_found_from_any_directory(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "d.h5").write_bytes(b"")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    # written by `lewm train data/d.h5 --out runs/x` in `project`, then the project moved as a whole
+    run = _fake_run(
+        project, {"path": "data/d.h5", "path_absolute": "/gone/data/d.h5", "path_from_run": "../../data/d.h5"}
+    )
+    assert recorded_dataset(read_checkpoint_meta(run), run) == run / "../../data/d.h5"
+    # a run directory copied elsewhere: the absolute path
+    other = _fake_run(tmp_path / "copy", {"path": "data/d.h5", "path_absolute": str(project / "data" / "d.h5")})
+    assert recorded_dataset(read_checkpoint_meta(other), other) == project / "data" / "d.h5"
+
+
+def test_a_run_from_before_the_recorded_paths_finds_its_dataset_above_itself(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "d.h5").write_bytes(b"")
+    run = _fake_run(project, {"path": "data/d.h5"})  # only the path as given, relative to where training ran
+    monkeypatch.chdir(tmp_path)
+    assert recorded_dataset(read_checkpoint_meta(run), run).resolve() == (project / "data" / "d.h5").resolve()
+    (project / "data" / "d.h5").unlink()
+    with pytest.raises(DatasetError, match=r"moved or deleted\. Pass --data PATH"):
+        recorded_dataset(read_checkpoint_meta(run), run)
+
+
+def test_training_records_where_its_dataset_is(tiny_run, tworoom_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    meta = read_checkpoint_meta(tiny_run)["dataset"]
+    assert Path(meta["path_absolute"]) == tworoom_data.resolve()
+    assert (tiny_run.resolve() / meta["path_from_run"]).resolve() == tworoom_data.resolve()
+
+
+def test_a_damaged_checkpoint_is_reported_before_a_missing_dataset(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    weights = list_checkpoints(run)[-1] / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-50] ^= 0x10
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match the SHA-256") as e:
+        evaluate(EvalConfig(checkpoint=run, data=tmp_path / "d.h5", episodes=1, progress=False))
+    assert str(weights) in str(e.value)

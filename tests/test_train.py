@@ -192,9 +192,10 @@ def test_time_limit_checkpoints_and_the_same_command_continues(tworoom_data, tmp
     cfg = _cfg(tworoom_data, tmp_path / "run", max_steps=5, resume=True, time_limit=1e-4, bn_recalibration=2)
     first = train(cfg)  # 6 ms allowed: stops after its first step, with a checkpoint
     assert not first["finished"] and first["stopped"] == "time_limit" and first["steps"] == 1
+    assert first["resumed_from"] == 0  # --resume on a run without checkpoints starts fresh
     assert [p.name for p in list_checkpoints(cfg.out)] == ["step_00000001"]
     second = train(replace(cfg, time_limit=None))  # the same command, no limit this time
-    assert second["finished"] and second["steps"] == 5
+    assert second["finished"] and second["steps"] == 5 and second["resumed_from"] == 1  # said without a bar too
     assert [e["step"] for e in read_metrics(cfg.out)] == [1, 2, 3, 4, 5]
 
 

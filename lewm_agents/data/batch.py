@@ -93,8 +93,11 @@ class HindsightGoals:
                 f"HindsightGoals needs 1 <= min_offset <= max_offset (goals lie in the future), got "
                 f"min_offset={self.min_offset}, max_offset={self.max_offset}."
             )
-        if not 0.0 < self.discount < 1.0:
-            raise ValueError(f"HindsightGoals.discount must be in (0, 1), got {self.discount}.")
+        if not 0.0 < self.discount < 1.0:  # nan fails this too
+            raise ValueError(
+                f"HindsightGoals.discount (--model.goals.discount) must be a finite number in (0, 1), got "
+                f"{self.discount}."
+            )
 
     def draw(self, remaining: int, rng: np.random.Generator) -> int:
         """One offset in ``min_offset .. min(remaining, max_offset)``; ``remaining`` (>= min_offset) is the number of

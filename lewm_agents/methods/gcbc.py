@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from lewm_agents.checks import check_range
 from lewm_agents.data.batch import Batch, ClipSpec, HindsightGoals
 from lewm_agents.methods.lewm import PRESETS as LEWM_PRESETS
 from lewm_agents.methods.method import Method
@@ -62,6 +63,7 @@ class GCBCConfig:
             raise ValueError("every size of GCBCConfig must be >= 1.")
         if self.encoder_dim % self.encoder_heads:
             raise ValueError(f"encoder_dim {self.encoder_dim} must be divisible by encoder_heads {self.encoder_heads}.")
+        check_range(self, "encoder_mlp_ratio", low=0, low_open=True, prefix="model.", what="a multiple of encoder_dim")
 
     @property
     def action_block_dim(self) -> int:

@@ -13,6 +13,7 @@ import torch
 import tyro
 from torch import nn
 
+from lewm_agents.checks import check_range
 from lewm_agents.data.batch import Batch, ClipSpec
 from lewm_agents.loss import LAMBDA, NUM_PROJ, lewm_loss
 from lewm_agents.methods.method import Method
@@ -30,8 +31,9 @@ class LeWMConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.lam < 0 or self.num_proj < 1:
-            raise ValueError(f"LeWM needs lam >= 0 and num_proj >= 1, got lam={self.lam}, num_proj={self.num_proj}.")
+        check_range(self, "lam", low=0, prefix="model.", what="the SIGReg weight")
+        if self.num_proj < 1:
+            raise ValueError(f"LeWMConfig.num_proj (--model.num-proj) must be >= 1, got {self.num_proj}.")
 
     @classmethod
     def from_arch(cls, arch: ModelConfig, **loss: Any) -> LeWMConfig:

@@ -32,6 +32,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from lewm_agents.checks import check_range
 from lewm_agents.data.batch import Batch, ClipSpec
 from lewm_agents.diagnostics import effective_rank
 from lewm_agents.distributed import all_reduce_sum, is_distributed
@@ -65,9 +66,11 @@ class PLDMConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        weights = (self.sim_coeff, self.std_coeff, self.cov_coeff, self.std_t_coeff, self.cov_t_coeff)
-        if min(*weights, self.smooth_coeff, self.idm_coeff) < 0 or self.idm_hidden < 1 or self.std_margin <= 0:
-            raise ValueError("PLDMConfig needs non-negative weights, idm_hidden >= 1 and std_margin > 0.")
+        for name in ("sim_coeff", "std_coeff", "cov_coeff", "std_t_coeff", "cov_t_coeff", "smooth_coeff", "idm_coeff"):
+            check_range(self, name, low=0, prefix="model.", what="a loss weight")
+        check_range(self, "std_margin", low=0, low_open=True, prefix="model.", what="the hinges' target std")
+        if self.idm_hidden < 1:
+            raise ValueError(f"PLDMConfig.idm_hidden (--model.idm-hidden) must be >= 1, got {self.idm_hidden}.")
 
 
 class PLDMModel(LeWM):

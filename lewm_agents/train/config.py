@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from lewm_agents.checks import check_finite, check_range
 from lewm_agents.methods import METHODS, SCALES, get_method
 from lewm_agents.runtime import Precision
 
@@ -120,23 +121,26 @@ class TrainConfig(Generic[C]):
             )
         if self.batch_size < 2:
             raise ValueError("batch_size must be >= 2 (BatchNorm and SIGReg need several samples per step).")
-        if self.epochs <= 0 and self.max_steps is None:
-            raise ValueError("epochs must be positive (or set max_steps).")
+        if self.max_steps is None:
+            check_range(self, "epochs", low=0, low_open=True, what="passes over the clips; or set --max-steps")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError("max_steps must be >= 1.")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}.")
-        if not 0.0 <= self.warmup < 1.0:
-            raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup}.")
-        if self.lr <= 0 or self.keep_last < 1:
-            raise ValueError("need lr > 0 and keep_last >= 1.")
+        check_range(self, "lr", low=0, low_open=True, what="the peak learning rate")
+        check_range(self, "weight_decay", low=0, what="AdamW's decoupled weight decay")
+        check_range(self, "warmup", low=0, high=1, high_open=True, what="a fraction of the steps")
+        check_range(self, "grad_clip", low=0, low_open=True, what="the gradient-norm clip")
+        check_range(self, "val_fraction", low=0, high=1, high_open=True, what="a fraction of the episodes")
+        check_range(self, "time_limit", low=0, low_open=True, what="minutes")
+        check_range(self, "collapse_rank", low=0, high=1, what="a fraction of the latent size")
+        check_range(self, "collapse_std", low=0, what="a per-dimension std")
+        if self.keep_last < 1:
+            raise ValueError(f"keep_last must be >= 1 (the newest checkpoints kept), got {self.keep_last}.")
+        check_finite(self)  # every other float, the method's config included: nan / inf never reach torch
         if self.devices < 1 or self.batch_size % self.devices:
             raise ValueError(
                 f"devices must be >= 1 and divide batch_size (each process takes an equal share of the global "
                 f"batch); got devices={self.devices}, batch_size={self.batch_size}."
             )
-        if self.time_limit is not None and self.time_limit <= 0:
-            raise ValueError(f"time_limit is in minutes and must be positive, got {self.time_limit}.")
         if self.log_every < 1 or self.prefetch < 1 or self.num_workers < 0:
             raise ValueError("need log_every >= 1, prefetch >= 1 and num_workers >= 0.")
 

@@ -42,6 +42,16 @@ def main(args: Sequence[str]) -> int:
         )
         return 0
     env = env_from_environ()
+    if cfg.resume and env.is_main:  # said before the first step, also with --no-progress (the bar shows it too)
+        from lewm_agents.checkpoint import list_checkpoints
+
+        ckpts = list_checkpoints(cfg.out)
+        print(
+            f"resuming {cfg.out} from {ckpts[-1].name} (step {int(ckpts[-1].name.split('_')[1])})"
+            if ckpts
+            else f"--resume: {cfg.out} has no checkpoint yet, starting a fresh run",
+            flush=True,
+        )
     if cfg.devices > 1 and env.world == 1:  # launch the K processes here; under torchrun we are one of them
         summary = launch(train, (cfg,), cfg.devices)
     else:

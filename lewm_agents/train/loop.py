@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,8 +32,8 @@ from lewm_agents.checkpoint import (
     list_checkpoints,
     load_trainer_state,
     prune_checkpoints,
-    read_checkpoint_meta,
     save_checkpoint,
+    verify_checkpoint,
 )
 from lewm_agents.data import ActionStats, ClipDataset, DatasetReader, compute_action_stats, split_episodes
 from lewm_agents.data.batch import Batch
@@ -76,8 +77,11 @@ def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: floa
         train_eps, val_eps = split_episodes(reader.num_episodes, cfg.val_fraction, cfg.seed)
         stats = compute_action_stats(reader, train_eps)
         model_cfg = replace(cfg.model, action_dim=reader.action_dim)
+        data = Path(cfg.data).resolve()
         meta = {
-            "path": str(cfg.data),
+            "path": str(cfg.data),  # as given; `lewm eval` finds the file from the two below, from any directory
+            "path_absolute": str(data),
+            "path_from_run": os.path.relpath(data, Path(cfg.out).resolve()),
             "env_id": reader.env_id,
             "image_size": reader.image_size,
             "action_dim": reader.action_dim,
@@ -150,8 +154,9 @@ def _check_resume(cfg: TrainConfig, saved: dict[str, Any], ckpt: Path) -> None:
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train ``cfg.method`` on ``cfg.data`` into ``cfg.out``; returns a summary (steps, seconds, final metrics,
-    checkpoint, whether the schedule finished).
+    """Train ``cfg.method`` on ``cfg.data`` into ``cfg.out``; returns a summary (``resumed_from``: the step a
+    resumed run continued from, 0 for a fresh one; steps, seconds, final metrics, checkpoint, whether the schedule
+    finished).
 
     Inside torchrun (or ``lewm train --devices K``) every process calls this; it joins the process group itself.
     Refuses to overwrite a run that already has checkpoints unless ``resume`` is set, so nothing written is lost.
@@ -187,7 +192,7 @@ def _train(run: _Run) -> dict[str, Any]:
     start_step, train_seconds = 0, 0.0
     if cfg.resume and existing:
         ckpt = existing[-1]
-        _check_resume(cfg, read_checkpoint_meta(ckpt), ckpt)
+        _check_resume(cfg, verify_checkpoint(ckpt), ckpt)  # every file checked against its hash before use
         from safetensors.torch import load_file
 
         learner.model.load_state_dict(load_file(str(ckpt / "model.safetensors"), device=str(run.device)))
@@ -201,7 +206,8 @@ def _train(run: _Run) -> dict[str, Any]:
                 {"train": cfg.to_dict(), "model": run.model_cfg.to_dict(), "dataset": run.dataset_meta}, indent=2
             )
         )
-    return _loop(run, learner, start_step, train_seconds)
+    summary = _loop(run, learner, start_step, train_seconds)
+    return {"resumed_from": start_step, **summary}
 
 
 def _save(run: _Run, learner: Learner, step: int, train_seconds: float, metrics: dict[str, float]) -> Path | None:

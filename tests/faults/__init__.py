@@ -14,8 +14,13 @@ kind); ``python benchmarks/faults.py`` runs the suite and prints it as a table. 
 
 Files: ``harness.py`` (generic: :class:`~tests.faults.harness.Fault`, ``Outcome``, ``Verdict``, ``FaultLog``,
 running an entry point in a forked child or a real process, judging what it showed), ``datasets.py`` (dataset
-artifacts: entry points, digests, byte regions, the ``dataset_fault`` row builder), ``conftest.py`` (the pristine
-artifacts, the session log, the figure), ``test_dataset_faults.py`` and ``test_collection_faults.py`` (the rows).
+artifacts: entry points, digests, byte regions, the ``dataset_fault`` row builder), ``runs.py`` (training runs: the
+pristine 2-step run, the load / resume / eval entry points, the ``run_fault`` row builder), ``conftest.py`` (the
+pristine artifacts, the session log, the figure), and the rows: ``test_dataset_faults.py``,
+``test_collection_faults.py``, ``test_checkpoint_faults.py`` (byte flips in every checkpoint file, missing or
+foreign JSON in a run directory, kill -9 during training) and ``test_input_faults.py`` (bad actions into every lewm
+env's ``step``, bad observations into the agent, bad ``lewm train`` flags; an input error names the argument or flag
+instead of a file).
 
 Adding cases (the harness stays as it is)
 -----------------------------------------

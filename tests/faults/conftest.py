@@ -33,6 +33,20 @@ def pristine_dataset(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pristine_run(pristine_dataset: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A 2-step LeWM trained on a copy of the pristine dataset (``<root>/data.h5``), its step-1 checkpoint kept
+    (``<root>/run``) and the SHA-256 of its step-2 weights in ``<root>/final.sha256``; never modified."""
+    import shutil
+
+    from tests.faults.runs import make_run
+
+    root = tmp_path_factory.mktemp("pristine-run")
+    shutil.copyfile(pristine_dataset, root / "data.h5")
+    (root / "data.h5").chmod(0o444)
+    return make_run(root / "data.h5", root)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     log = config.stash.get(_LOG, None)
     if log is None or not log.records:

@@ -201,10 +201,12 @@ def _cmd_eval(args: list[str]) -> None:
         EvalConfig,
         args=args,
         prog="lewm eval",
-        description="Evaluate a checkpoint of any method under the paper's protocol: start and goal from the "
-        "dataset, goal 25 steps ahead, 50 steps budget. `lewm eval RUN_DIR` (world models plan with --plan.*, "
-        "policies act directly); `lewm eval --policy random --data DATA` for the sanity row; `lewm eval --pretrained "
-        "pusht` evaluates a shipped checkpoint (on a freshly collected held-out dataset unless --data is given).",
+        description="Evaluate a checkpoint of any method under a goal-reaching protocol: by default the paper's "
+        "(start and goal from the dataset, goal 25 steps ahead, 50 steps budget); --protocol fixed-target (PushT: "
+        "gym-pusht's T, coverage > 95%, 300 steps) or ogbench-tasks (Cube: OGBench's 5 tasks). `lewm eval RUN_DIR` "
+        "(world models plan with --plan.*, policies act directly); `lewm eval --policy random --data DATA` for the "
+        "sanity row; `lewm eval --pretrained pusht` evaluates a shipped checkpoint (on a freshly collected held-out "
+        "dataset unless --data is given). Data from an old env version needs --legacy-env.",
     )
     r = evaluate(cfg)
     lo, hi = r["ci95"]
@@ -214,14 +216,11 @@ def _cmd_eval(args: list[str]) -> None:
         ("success_rate", f"{r['success_rate']:.3f} ({r['successes']}/{r['episodes']})"),
         ("ci95", f"[{lo:.3f}, {hi:.3f}]"),
         ("seconds", f"{r['seconds']:.1f}"),
+        *protocol_rows(r["protocol"]),
     ]
     if r.get("plan_ms") is not None:
         pc = r.get("plan_config")
         rows += [
-            (
-                "planner",
-                f"{pc['solver']} {pc['num_samples']} x {pc['iterations']}, H={pc['horizon']}" if pc else "none",
-            ),
             ("plan_ms_per_env", f"{r['plan_ms']:.1f}"),
             ("plan_call_ms", f"{r['plan_call_ms']:.1f} (max {r['plan_call_ms_max']:.1f})"),
             ("plan_batch", f"{r['plan_batch']:.0f}"),
@@ -236,6 +235,24 @@ def _cmd_eval(args: list[str]) -> None:
             )
     rows += [("video", v) for v in r["videos"]]
     _print_table(rows)
+
+
+def protocol_rows(card: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The protocol card of a result (`lewm_agents.evaluate.protocol_card`) as printable rows."""
+    plan = card.get("plan")
+    planner = f"{plan['solver']} {plan['num_samples']} x {plan['iterations']}, H={plan['horizon']}" if plan else None
+    rows = [
+        ("protocol", card.get("name")),
+        ("env_kwargs", json.dumps(card.get("env_kwargs"))),
+        ("episodes / seed", f"{card.get('episodes')} / {card.get('seed')}"),
+        ("budget", f"{card.get('budget')} env steps"),
+        ("goal_offset", card.get("goal_offset")),
+        ("planner", f"{planner} ({card.get('plan_precision')})" if planner else None),
+        ("rendering", card.get("rendering")),
+        ("success_rule", card.get("success_rule")),
+        ("starts_from_training", card.get("starts_from_training_episodes")),
+    ]
+    return [(k, v) for k, v in rows if v is not None]
 
 
 def _cmd_benchmark(args: list[str]) -> None:

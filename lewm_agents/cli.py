@@ -1,5 +1,5 @@
 """The ``lewm`` command (tyro over frozen dataclasses): ``collect``, ``train``, ``tune-lambda``, ``eval``,
-``benchmark``, ``info``, ``merge`` and ``video``.
+``benchmark``, ``report``, ``info``, ``merge``, ``video`` and ``diagnose``.
 
 Nothing imports this module; it parses arguments, calls the library, and prints what the library returns.
 """
@@ -16,13 +16,15 @@ from typing import Any
 
 import tyro
 
-USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,info,merge,video,diagnose} [--help] ...
+USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,report,info,merge,video,diagnose} [--help] ...
 
   collect      record reward-free pixel episodes from a Gymnasium env (or dmc:DOMAIN-TASK) into an HDF5 dataset
   train        train a method on a dataset (--method lewm|pldm|gcbc, --preset smoke|small|gpu|paper, --devices K)
   tune-lambda  search the SIGReg weight lambda with short runs scored by a state probe
-  eval         evaluate a checkpoint of any method (or the random policy) under the paper's goal-reaching protocol
+  eval         evaluate a checkpoint of any method (or the random policy): --protocol dataset-goal (the paper's),
+               fixed-target (PushT) or ogbench-tasks (Cube)
   benchmark    collect -> train -> evaluate -> report for one env and scale, every method on the same data
+  report       re-render a benchmark cell's report.md, plots and index.html from its results.json: lewm report CELL
   info         summarise a dataset (.h5, plus a contact sheet PNG) or a checkpoint (run directory)
   merge        merge datasets of one env into a new file: lewm merge OUT IN1 IN2 ...
   video        write an MP4 of chosen episodes: lewm video DATA --episodes 0 5 --out x.mp4
@@ -264,7 +266,7 @@ def _cmd_benchmark(args: list[str]) -> None:
         prog="lewm benchmark",
         description="Collect -> train -> evaluate -> report for one env and scale, for every method (--methods "
         "lewm,pldm,gcbc,random by default) on the same data, pairs and planner; finished stages are reused. Writes "
-        "results/<env>/<scale>/{results.json,report.md,success.png,runs/<method>/,eval_<method>.json,videos/}.",
+        "results/<env>/<scale>/{results.json,report.md,index.html,plots/,runs/<method>/,eval_<method>.json,videos/}.",
     )
     results = run_benchmark(cfg)
     for note in results.get("notes", []):
@@ -272,10 +274,34 @@ def _cmd_benchmark(args: list[str]) -> None:
     if results.get("unfinished"):
         print(f"stopped at the time limit during {results['unfinished']}; rerun the same command to continue.")
         return
-    from lewm_agents.benchmark import render_report
+    from lewm_agents.report import render_summary
 
-    print(render_report(results))
-    print(f"written to {Path(cfg.out) / cfg.env / cfg.scale}")
+    cell = Path(cfg.out) / cfg.env / cfg.scale
+    print(render_summary(results))
+    print(f"written to {cell} (open {cell / 'index.html'} in a browser)")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Re-render benchmark cells' reports (report.md, plots/, index.html) from their results.json."""
+
+    cells: tyro.conf.Positional[tuple[Path, ...]]
+    """Cell directories, results/<env>/<scale>/, each holding a results.json."""
+
+
+def _cmd_report(args: list[str]) -> None:
+    cfg = tyro.cli(ReportConfig, args=args, prog="lewm report", description=ReportConfig.__doc__)
+    from lewm_agents.report import load_results, write_report
+
+    for cell in cfg.cells:
+        path = cell / "results.json"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} does not exist: `lewm report` re-renders a cell written by `lewm benchmark` (a directory "
+                "results/<env>/<scale>/ with a results.json). Pass that directory, or run the benchmark first."
+            )
+        written = write_report(load_results(path), cell)
+        print(f"{cell}: wrote {', '.join(written)} (open {cell / 'index.html'})")
 
 
 def _cmd_diagnose(args: list[str]) -> None:
@@ -313,6 +339,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "tune-lambda": _cmd_tune_lambda,
     "eval": _cmd_eval,
     "benchmark": _cmd_benchmark,
+    "report": _cmd_report,
     "info": _cmd_info,
     "diagnose": _cmd_diagnose,
     "merge": _cmd_merge,

@@ -9,9 +9,9 @@ nothing fetched. ``python -m lewm_agents.report CELL [CELL ...]`` rebuilds cells
 Schema 2 (paths relative to the cell; every key but ``methods`` may be missing, unknown keys are ignored)::
 
     {"schema": 2, "env": "pusht", "env_id": "lewm/PushT-v1", "scale": "smoke", "device": "...", "created": "...",
-     "protocol": {"name": "dataset-goal" | "fixed-target" | "ogbench-tasks", "episodes", "goal_offset", "budget",
-                  "seed", "starts_from_training_episodes", "success_rule", "plan": {"solver", "num_samples",
-                  "iterations", "topk", "horizon", ...}, "plan_precision"},
+     "protocol": {"name": "dataset-goal" | "fixed-target" | "ogbench-tasks", "env_id", "env_kwargs", "episodes",
+                  "goal_offset", "budget", "seed", "starts_from_training_episodes", "success_rule", "plan": {"solver",
+                  "num_samples", "iterations", "topk", "horizon", ...}, "plan_precision", "rendering"},
      "dataset": {"path", "episodes", "frames", "size_mb", "policy", "collect_s"},
      "methods": {"lewm": {"label", "acts": "plan" | "policy" | "random", "success_rate", "successes", "episodes",
                           "ci95": [lo, hi], "plan_ms", "train_s", "eval_s", "steps", "parameters", "checkpoint",
@@ -46,18 +46,15 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
+from lewm_agents.eval_protocols import PROTOCOLS as EVAL_PROTOCOLS
+
 SCHEMA = 2
 NA = "–"
 LABELS = {"lewm": "LeWM", "pldm": "PLDM-style", "dreamer": "Dreamer-style", "tdmpc": "TD-MPC-style", "gcbc": "GCBC"}
 COLORS = {"lewm": "#1f77b4", "pldm": "#ff7f0e", "dreamer": "#2ca02c", "tdmpc": "#d62728", "gcbc": "#9467bd",
           "random": "#8c8c8c"}  # fmt: skip
 _MORE_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#17becf")
-PROTOCOLS = {
-    "dataset-goal": "start and goal drawn from the dataset; the goal is the frame goal_offset steps after the start "
-    "in the same episode (the paper's protocol)",
-    "fixed-target": "one fixed target, gym-pusht's T at (256, 256, pi/4); success is coverage > 95%",
-    "ogbench-tasks": "OGBench Cube's 5 fixed evaluation tasks",
-}
+PROTOCOLS = {name: p.description for name, p in EVAL_PROTOCOLS.items()}
 COLUMNS = ("method", "label", "acts", "success", "95% CI", "parameters", "training time", "ms / decision", "steps")
 """Columns of the results table (report.md and index.html)."""
 NUMERIC = frozenset({5, 6, 7, 8})
@@ -260,6 +257,11 @@ def protocol_card(results: dict[str, Any]) -> list[tuple[str, str]]:
         card.append(("planner", main + (f" ({', '.join(rest)})" if rest else "")))
     if "success_rule" in p or p.get("name") == "dataset-goal":
         card.append(("success rule", p.get("success_rule") or "the env's own (terminated with info['is_success'])"))
+    if p.get("rendering"):
+        card.append(("rendering", str(p["rendering"])))
+    if isinstance(p.get("env_kwargs"), dict):
+        kwargs = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in p["env_kwargs"].items())
+        card.append(("env kwargs", kwargs or "none"))
     if d:
         data = ", ".join(s for s in (
             f"{d['episodes']:,} episodes" if _num(d.get("episodes")) else "",
@@ -273,6 +275,15 @@ def protocol_card(results: dict[str, Any]) -> list[tuple[str, str]]:
         if results.get(key):
             card.append((key.replace("_", " "), str(results[key])))
     return card
+
+
+def render_summary(results: dict[str, Any]) -> str:
+    """The results table and the protocol card as Markdown (what `lewm benchmark` prints)."""
+    results = upgrade_results(results)
+    _check(results)
+    lines = [f"# {results.get('env', '?')} / {results.get('scale', '?')}", ""]
+    lines += _md_table(list(COLUMNS), results_table(results), NUMERIC)
+    return "\n".join([*lines, "", *(f"- {k}: {v}" for k, v in protocol_card(results))]) + "\n"
 
 
 def _episode(path: str) -> int | None:
@@ -704,7 +715,7 @@ def render_html(
         f"<header><h1>{e(str(env))} / {e(str(scale))} <small>lewm-agents benchmark</small></h1>"
         f'<p class="sub">{e(sub)}</p></header>',
         f'<section id="protocol"><h2>Protocol</h2><div class="card">'
-        f"{_kv(card, wide=('protocol', 'planner', 'success rule', 'data'))}</div></section>",
+        f"{_kv(card, wide=('protocol', 'planner', 'success rule', 'data', 'env kwargs'))}</div></section>",
         f'<section id="results"><h2>Results</h2>{_results_html(results)}<p class="note">Success over the protocol\'s '
         "episodes with its 95% Wilson interval; ms / decision: wall time of one planning (or acting) call divided by "
         "the envs it served; training time: wall clock of the whole run.</p></section>",

@@ -1,6 +1,7 @@
 """The evaluation protocols (dataset-goal, fixed-target, ogbench-tasks), their protocol card, and the env-version check
 of training and evaluation on data recorded under an old env (``--legacy-env``)."""
 
+import json
 from dataclasses import replace
 
 import gymnasium as gym
@@ -132,3 +133,13 @@ def test_legacy_env_flags_parse():
 
     cfg = tyro.cli(EvalConfig, args=["--policy", "random", "--protocol", "fixed-target", "--legacy-env"])
     assert cfg.protocol == "fixed-target" and cfg.legacy_env and cfg.budget is None
+
+
+def test_lewm_eval_prints_the_protocol_card(tworoom_data, capsys):
+    from lewm_agents.cli import main
+
+    args = ["eval", "--policy", "random", "--data", str(tworoom_data), "--episodes", "1", "--budget", "2"]
+    assert main([*args, "--videos", "0", "--no-progress"]) == 0
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines() if line.strip())
+    assert rows["protocol"] == "dataset-goal" and rows["budget"] == "2 env steps" and rows["rendering"] == "reference"
+    assert json.loads(rows["env_kwargs"])["image_size"] == 64 and rows["goal_offset"] == "25"

@@ -11,6 +11,9 @@ planner and budget (the cell's `lewm_agents.cells.BenchmarkSpec`). Every stage c
     videos/, results.json (schema 2, paths relative to the cell), then report.md, plots/ and index.html
                             (lewm_agents/report.py; `lewm report CELL` re-renders them from results.json)
 
+``--protocol fixed-target`` (PushT) or ``ogbench-tasks`` (Cube) evaluates the same runs under that protocol instead of
+the paper's: its evaluations, videos, results.json and report go to ``results/<env>/<scale>/<protocol>/``.
+
 A cell written before methods had its LeWM run in ``run/``: it is moved to ``runs/<its method>/`` (a note says so).
 """
 
@@ -31,7 +34,7 @@ import torch
 from lewm_agents.cells import BENCHMARKS, SCALE_NAMES, BenchmarkSpec, Scale
 from lewm_agents.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint_meta
 from lewm_agents.data import CollectConfig, DatasetReader, collect
-from lewm_agents.eval_protocols import PROTOCOLS, rendering
+from lewm_agents.eval_protocols import PROTOCOLS, ProtocolName, check_protocol, protocol_env_kwargs, rendering
 from lewm_agents.evaluate import EvalConfig, evaluate
 from lewm_agents.methods import METHODS
 from lewm_agents.monitor import METRICS_FILE
@@ -71,6 +74,9 @@ class BenchmarkConfig:
     Keeps every command under a job limit, e.g. --time-limit 9 for 10-minute slots."""
     videos: int = 3
     """Evaluation videos per method."""
+    protocol: ProtocolName = "dataset-goal"
+    """Evaluation protocol: dataset-goal (the paper's), fixed-target (PushT) or ogbench-tasks (Cube); any but
+    dataset-goal writes its evaluations and report to results/<env>/<scale>/<protocol>/ (same data and runs)."""
     progress: bool = True
     """Progress bars."""
 
@@ -84,6 +90,7 @@ class BenchmarkConfig:
         if bad or not methods:
             raise ValueError(f"unknown methods {bad}; valid: {', '.join(_all_methods())}.")
         object.__setattr__(self, "methods", methods)
+        check_protocol(self.protocol, BENCHMARKS[self.env][self.scale].env_id)
 
 
 def _num_episodes(path: Path) -> int:
@@ -201,9 +208,10 @@ def _eval_stage(
         checkpoint=Path(training["checkpoint"]) if training else None,
         data=data,
         policy=method,
+        protocol=cfg.protocol,
         episodes=spec.eval_episodes,
         goal_offset=spec.goal_offset,
-        budget=spec.budget,
+        budget=spec.budget if cfg.protocol == "dataset-goal" else PROTOCOLS[cfg.protocol].budget,
         seed=spec.seed,
         plan=spec.plan,
         videos=cfg.videos,
@@ -221,6 +229,7 @@ def _eval_stage(
         "seed": ecfg.seed,
         "plan": asdict(ecfg.plan) if acts == "plan" else None,
         "precision": ecfg.precision if acts != "random" else None,
+        **({"protocol": cfg.protocol} if cfg.protocol != "dataset-goal" else {}),  # older caches stay valid
     }
     cached = cell / f"eval_{method}.json"
     if cached.exists() and cfg.redo == "none":
@@ -284,6 +293,8 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
     deadline = None if cfg.time_limit is None else time.monotonic() + 60 * cfg.time_limit
     notes = [n for n in [_migrate_legacy_run(cell)] if n]
     data_path = cell / "dataset.h5"
+    out = cell if cfg.protocol == "dataset-goal" else cell / cfg.protocol  # evaluations, videos, report
+    out.mkdir(exist_ok=True)
     dataset = _collect_stage(spec, data_path, cfg.progress, deadline)
     if not dataset["finished"]:
         return {"env": cfg.env, "scale": cfg.scale, "unfinished": "collect", "dataset": dataset, "notes": notes}
@@ -298,9 +309,9 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
             if not training["finished"]:
                 return {"env": cfg.env, "scale": cfg.scale, "unfinished": f"train {method}", "dataset": dataset,
                         "train": training, "notes": notes}  # fmt: skip
-        r = _eval_stage(spec, method, data_path, training, cell, cfg)
+        r = _eval_stage(spec, method, data_path, training, out, cfg)
         success_rule = success_rule or r.get("success_rule")
-        methods[method] = _method_entry(method, r, training, cell)
+        methods[method] = _method_entry(method, r, training, out)
     device = resolve_device(cfg.device)
     results = {
         "schema": RESULTS_SCHEMA,
@@ -312,26 +323,27 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
         else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "protocol": {
-            "name": "dataset-goal",
-            "description": PROTOCOLS["dataset-goal"].description,
+            "name": cfg.protocol,
+            "description": PROTOCOLS[cfg.protocol].description,
             "env_id": spec.env_id,
-            "env_kwargs": dataset["env_kwargs"],
+            "env_kwargs": protocol_env_kwargs(cfg.protocol, dataset["env_kwargs"]),
             "episodes": spec.eval_episodes,
-            "goal_offset": spec.goal_offset,
-            "budget": spec.budget,
+            "goal_offset": spec.goal_offset if cfg.protocol == "dataset-goal" else None,
+            "budget": spec.budget if cfg.protocol == "dataset-goal" else PROTOCOLS[cfg.protocol].budget,
             "seed": spec.seed,
-            "starts_from_training_episodes": True,  # pairs are drawn from every episode; 90% of them train the models
+            # dataset-goal draws its pairs from every episode, 90% of which train the models; the others start fresh
+            "starts_from_training_episodes": cfg.protocol == "dataset-goal",
             "success_rule": success_rule,
             "plan": asdict(spec.plan),
             "plan_precision": spec.plan_precision,
             "rendering": rendering(dataset["env_kwargs"]),
         },
-        "dataset": dataset,
+        "dataset": {**dataset, "path": _rel(str(data_path), out)},
         "methods": methods,
         "notes": notes,
     }
-    (cell / "results.json").write_text(json.dumps(results, indent=2))  # first: the report is rebuilt from it
-    write_report(results, cell)
+    (out / "results.json").write_text(json.dumps(results, indent=2))  # first: the report is rebuilt from it
+    write_report(results, out)
     return results
 
 

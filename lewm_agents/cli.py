@@ -277,6 +277,7 @@ def _cmd_benchmark(args: list[str]) -> None:
     from lewm_agents.report import render_summary
 
     cell = Path(cfg.out) / cfg.env / cfg.scale
+    cell = cell if cfg.protocol == "dataset-goal" else cell / cfg.protocol
     print(render_summary(results))
     print(f"written to {cell} (open {cell / 'index.html'} in a browser)")
 

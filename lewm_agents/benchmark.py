@@ -8,7 +8,11 @@ planner and budget (the cell's `lewm_agents.cells.BenchmarkSpec`). Every stage c
     dataset.h5              the dataset (an interrupted collection is topped up)
     runs/<method>/          each method's run (an interrupted training resumes exactly)
     eval_<method>.json      each method's evaluation (recomputed only when its weights or the protocol changed)
-    videos/, results.json (schema 2, paths relative to the cell), report.md, success.png
+    videos/, results.json (schema 2, paths relative to the cell), then report.md, plots/ and index.html
+                            (lewm_agents/report.py; `lewm report CELL` re-renders them from results.json)
+
+``--protocol fixed-target`` (PushT) or ``ogbench-tasks`` (Cube) evaluates the same runs under that protocol instead of
+the paper's: its evaluations, videos, results.json and report go to ``results/<env>/<scale>/<protocol>/``.
 
 A cell written before methods had its LeWM run in ``run/``: it is moved to ``runs/<its method>/`` (a note says so).
 """
@@ -30,9 +34,11 @@ import torch
 from lewm_agents.cells import BENCHMARKS, SCALE_NAMES, BenchmarkSpec, Scale
 from lewm_agents.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint_meta
 from lewm_agents.data import CollectConfig, DatasetReader, collect
+from lewm_agents.eval_protocols import PROTOCOLS, ProtocolName, check_protocol, protocol_env_kwargs, rendering
 from lewm_agents.evaluate import EvalConfig, evaluate
 from lewm_agents.methods import METHODS
 from lewm_agents.monitor import METRICS_FILE
+from lewm_agents.report import write_report
 from lewm_agents.runtime import resolve_device
 from lewm_agents.train import TrainConfig, recipe_diff, schedule_steps, train
 
@@ -68,6 +74,9 @@ class BenchmarkConfig:
     Keeps every command under a job limit, e.g. --time-limit 9 for 10-minute slots."""
     videos: int = 3
     """Evaluation videos per method."""
+    protocol: ProtocolName = "dataset-goal"
+    """Evaluation protocol: dataset-goal (the paper's), fixed-target (PushT) or ogbench-tasks (Cube); any but
+    dataset-goal writes its evaluations and report to results/<env>/<scale>/<protocol>/ (same data and runs)."""
     progress: bool = True
     """Progress bars."""
 
@@ -81,6 +90,7 @@ class BenchmarkConfig:
         if bad or not methods:
             raise ValueError(f"unknown methods {bad}; valid: {', '.join(_all_methods())}.")
         object.__setattr__(self, "methods", methods)
+        check_protocol(self.protocol, BENCHMARKS[self.env][self.scale].env_id)
 
 
 def _num_episodes(path: Path) -> int:
@@ -105,6 +115,7 @@ def _collect_stage(spec: BenchmarkSpec, path: Path, progress: bool, deadline: fl
                 seed=0,
                 policy=spec.policy,
                 workers=spec.collect_workers,
+                fast_render=spec.fast_render,
                 progress=progress,
             )
         )
@@ -116,6 +127,7 @@ def _collect_stage(spec: BenchmarkSpec, path: Path, progress: bool, deadline: fl
             "frames": r.num_frames,
             "size_mb": path.stat().st_size / 2**20,
             "policy": r.policy,
+            "env_kwargs": dict(r.env_kwargs),
             "collect_s": time.perf_counter() - t0 if start < spec.episodes else None,
             "reused": start >= spec.episodes,
             "finished": r.num_episodes >= spec.episodes,
@@ -196,9 +208,10 @@ def _eval_stage(
         checkpoint=Path(training["checkpoint"]) if training else None,
         data=data,
         policy=method,
+        protocol=cfg.protocol,
         episodes=spec.eval_episodes,
         goal_offset=spec.goal_offset,
-        budget=spec.budget,
+        budget=spec.budget if cfg.protocol == "dataset-goal" else PROTOCOLS[cfg.protocol].budget,
         seed=spec.seed,
         plan=spec.plan,
         videos=cfg.videos,
@@ -216,6 +229,7 @@ def _eval_stage(
         "seed": ecfg.seed,
         "plan": asdict(ecfg.plan) if acts == "plan" else None,
         "precision": ecfg.precision if acts != "random" else None,
+        **({"protocol": cfg.protocol} if cfg.protocol != "dataset-goal" else {}),  # older caches stay valid
     }
     cached = cell / f"eval_{method}.json"
     if cached.exists() and cfg.redo == "none":
@@ -267,7 +281,8 @@ def _method_entry(method: str, r: dict[str, Any], training: dict[str, Any] | Non
 
 
 def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
-    """Run (or reuse) every stage and write results.json (schema 2) and report.md; returns the results dict.
+    """Run (or reuse) every stage, write results.json (schema 2), then the report (report.md, plots/, index.html:
+    `lewm_agents.report.write_report`); returns the results dict.
 
     With ``cfg.time_limit``, a stage that runs out of time stops safely and the returned dict has
     ``"unfinished": "<stage>"`` and no results: rerunning the same command continues from the files.
@@ -278,6 +293,8 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
     deadline = None if cfg.time_limit is None else time.monotonic() + 60 * cfg.time_limit
     notes = [n for n in [_migrate_legacy_run(cell)] if n]
     data_path = cell / "dataset.h5"
+    out = cell if cfg.protocol == "dataset-goal" else cell / cfg.protocol  # evaluations, videos, report
+    out.mkdir(exist_ok=True)
     dataset = _collect_stage(spec, data_path, cfg.progress, deadline)
     if not dataset["finished"]:
         return {"env": cfg.env, "scale": cfg.scale, "unfinished": "collect", "dataset": dataset, "notes": notes}
@@ -292,9 +309,9 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
             if not training["finished"]:
                 return {"env": cfg.env, "scale": cfg.scale, "unfinished": f"train {method}", "dataset": dataset,
                         "train": training, "notes": notes}  # fmt: skip
-        r = _eval_stage(spec, method, data_path, training, cell, cfg)
+        r = _eval_stage(spec, method, data_path, training, out, cfg)
         success_rule = success_rule or r.get("success_rule")
-        methods[method] = _method_entry(method, r, training, cell)
+        methods[method] = _method_entry(method, r, training, out)
     device = resolve_device(cfg.device)
     results = {
         "schema": RESULTS_SCHEMA,
@@ -306,88 +323,28 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
         else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "protocol": {
-            "name": "dataset-goal",
+            "name": cfg.protocol,
+            "description": PROTOCOLS[cfg.protocol].description,
+            "env_id": spec.env_id,
+            "env_kwargs": protocol_env_kwargs(cfg.protocol, dataset["env_kwargs"]),
             "episodes": spec.eval_episodes,
-            "goal_offset": spec.goal_offset,
-            "budget": spec.budget,
+            "goal_offset": spec.goal_offset if cfg.protocol == "dataset-goal" else None,
+            "budget": spec.budget if cfg.protocol == "dataset-goal" else PROTOCOLS[cfg.protocol].budget,
             "seed": spec.seed,
-            "starts_from_training_episodes": True,  # pairs are drawn from every episode; 90% of them train the models
+            # dataset-goal draws its pairs from every episode, 90% of which train the models; the others start fresh
+            "starts_from_training_episodes": cfg.protocol == "dataset-goal",
             "success_rule": success_rule,
             "plan": asdict(spec.plan),
             "plan_precision": spec.plan_precision,
+            "rendering": rendering(dataset["env_kwargs"]),
         },
-        "dataset": dataset,
+        "dataset": {**dataset, "path": _rel(str(data_path), out)},
         "methods": methods,
         "notes": notes,
     }
-    (cell / "results.json").write_text(json.dumps(results, indent=2))
-    (cell / "report.md").write_text(render_report(results))
-    _plot(results, cell / "success.png")
+    (out / "results.json").write_text(json.dumps(results, indent=2))  # first: the report is rebuilt from it
+    write_report(results, out)
     return results
-
-
-def render_report(results: dict[str, Any]) -> str:
-    """A Markdown report of a results.json (schema 2): the results table, then what produced it."""
-    lines = [
-        f"# {results['env']} / {results['scale']}",
-        "",
-        "| method | acts | success | 95% CI | ms / decision | train s | steps | parameters |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, m in results["methods"].items():
-        lo, hi = m["ci95"]
-        plan = f"{m['plan_ms']:.1f}" if m["plan_ms"] else "-"
-        params = f"{m['parameters']:,}" if m["parameters"] else "-"
-        lines.append(
-            f"| {m['label']} (`{name}`) | {m['acts']} | {100 * m['success_rate']:.1f}% ({m['successes']}/"
-            f"{m['episodes']}) | [{100 * lo:.1f}, {100 * hi:.1f}] | {plan} | {m['train_s']:.0f} | {m['steps']} | "
-            f"{params} |"
-        )
-    d, p = results["dataset"], results["protocol"]
-    lines += [
-        "",
-        f"- env: `{results['env_id']}`; device: {results['device']}; created {results['created']}",
-        f"- data: {d['episodes']} episodes, {d['frames']} frames ({d['size_mb']:.1f} MB), policy `{d['policy']}`",
-        f"- protocol `{p['name']}`: {p['episodes']} start/goal pairs from the dataset (seed {p['seed']}), goal "
-        f"{p['goal_offset']} steps ahead, budget {p['budget']} steps; planner {p['plan']['solver']} "
-        f"{p['plan']['num_samples']} samples x {p['plan']['iterations']} iterations, horizon "
-        f"{p['plan']['horizon']} blocks, {p['plan_precision']} precision, for every method that plans",
-        "- ms / decision: wall time of a planning call (or policy query) divided by the envs it decided together",
-    ]
-    if p.get("success_rule"):
-        lines.append(f"- success: {p['success_rule']}")
-    for name, m in results["methods"].items():
-        if m.get("hparams"):
-            lines.append(f"- {name} hyper-parameters: " + ", ".join(f"{k} {v}" for k, v in m["hparams"].items()))
-    vids = [v for m in results["methods"].values() for v in m["videos"]]
-    if vids:
-        lines.append("- videos (agent view | goal): " + ", ".join(f"`{v}`" for v in vids))
-    lines += [f"- note: {n}" for n in results.get("notes", [])]
-    return "\n".join(lines) + "\n"
-
-
-def _plot(results: dict[str, Any], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # plots are optional (install the dev or all extra)
-        return
-    names = list(results["methods"])
-    rates = [results["methods"][n]["success_rate"] for n in names]
-    err = [
-        [r - results["methods"][n]["ci95"][0] for n, r in zip(names, rates)],
-        [results["methods"][n]["ci95"][1] - r for n, r in zip(names, rates)],
-    ]
-    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 3))
-    ax.bar(names, rates, yerr=err, capsize=4, color=[f"C{i}" for i in range(len(names))])
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("success rate (95% CI)")
-    ax.set_title(f"{results['env']} / {results['scale']}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 __all__ = [
@@ -397,6 +354,5 @@ __all__ = [
     "SCALE_NAMES",
     "BenchmarkConfig",
     "BenchmarkSpec",
-    "render_report",
     "run_benchmark",
 ]

@@ -1,5 +1,5 @@
 """The ``lewm`` command (tyro over frozen dataclasses): ``collect``, ``train``, ``tune-lambda``, ``eval``,
-``benchmark``, ``info``, ``merge`` and ``video``.
+``benchmark``, ``report``, ``info``, ``merge``, ``video`` and ``diagnose``.
 
 Nothing imports this module; it parses arguments, calls the library, and prints what the library returns.
 """
@@ -16,13 +16,15 @@ from typing import Any
 
 import tyro
 
-USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,info,merge,video,diagnose} [--help] ...
+USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,report,info,merge,video,diagnose} [--help] ...
 
   collect      record reward-free pixel episodes from a Gymnasium env (or dmc:DOMAIN-TASK) into an HDF5 dataset
   train        train a method on a dataset (--method lewm|pldm|gcbc, --preset smoke|small|gpu|paper, --devices K)
   tune-lambda  search the SIGReg weight lambda with short runs scored by a state probe
-  eval         evaluate a checkpoint of any method (or the random policy) under the paper's goal-reaching protocol
+  eval         evaluate a checkpoint of any method (or the random policy): --protocol dataset-goal (the paper's),
+               fixed-target (PushT) or ogbench-tasks (Cube)
   benchmark    collect -> train -> evaluate -> report for one env and scale, every method on the same data
+  report       re-render a benchmark cell's report.md, plots and index.html from its results.json: lewm report CELL
   info         summarise a dataset (.h5, plus a contact sheet PNG) or a checkpoint (run directory)
   merge        merge datasets of one env into a new file: lewm merge OUT IN1 IN2 ...
   video        write an MP4 of chosen episodes: lewm video DATA --episodes 0 5 --out x.mp4
@@ -201,10 +203,12 @@ def _cmd_eval(args: list[str]) -> None:
         EvalConfig,
         args=args,
         prog="lewm eval",
-        description="Evaluate a checkpoint of any method under the paper's protocol: start and goal from the "
-        "dataset, goal 25 steps ahead, 50 steps budget. `lewm eval RUN_DIR` (world models plan with --plan.*, "
-        "policies act directly); `lewm eval --policy random --data DATA` for the sanity row; `lewm eval --pretrained "
-        "pusht` evaluates a shipped checkpoint (on a freshly collected held-out dataset unless --data is given).",
+        description="Evaluate a checkpoint of any method under a goal-reaching protocol: by default the paper's "
+        "(start and goal from the dataset, goal 25 steps ahead, 50 steps budget); --protocol fixed-target (PushT: "
+        "gym-pusht's T, coverage > 95%, 300 steps) or ogbench-tasks (Cube: OGBench's 5 tasks). `lewm eval RUN_DIR` "
+        "(world models plan with --plan.*, policies act directly); `lewm eval --policy random --data DATA` for the "
+        "sanity row; `lewm eval --pretrained pusht` evaluates a shipped checkpoint (on a freshly collected held-out "
+        "dataset unless --data is given). Data from an old env version needs --legacy-env.",
     )
     r = evaluate(cfg)
     lo, hi = r["ci95"]
@@ -214,14 +218,11 @@ def _cmd_eval(args: list[str]) -> None:
         ("success_rate", f"{r['success_rate']:.3f} ({r['successes']}/{r['episodes']})"),
         ("ci95", f"[{lo:.3f}, {hi:.3f}]"),
         ("seconds", f"{r['seconds']:.1f}"),
+        *protocol_rows(r["protocol"]),
     ]
     if r.get("plan_ms") is not None:
         pc = r.get("plan_config")
         rows += [
-            (
-                "planner",
-                f"{pc['solver']} {pc['num_samples']} x {pc['iterations']}, H={pc['horizon']}" if pc else "none",
-            ),
             ("plan_ms_per_env", f"{r['plan_ms']:.1f}"),
             ("plan_call_ms", f"{r['plan_call_ms']:.1f} (max {r['plan_call_ms_max']:.1f})"),
             ("plan_batch", f"{r['plan_batch']:.0f}"),
@@ -238,6 +239,24 @@ def _cmd_eval(args: list[str]) -> None:
     _print_table(rows)
 
 
+def protocol_rows(card: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The protocol card of a result (`lewm_agents.evaluate.protocol_card`) as printable rows."""
+    plan = card.get("plan")
+    planner = f"{plan['solver']} {plan['num_samples']} x {plan['iterations']}, H={plan['horizon']}" if plan else None
+    rows = [
+        ("protocol", card.get("name")),
+        ("env_kwargs", json.dumps(card.get("env_kwargs"))),
+        ("episodes / seed", f"{card.get('episodes')} / {card.get('seed')}"),
+        ("budget", f"{card.get('budget')} env steps"),
+        ("goal_offset", card.get("goal_offset")),
+        ("planner", f"{planner} ({card.get('plan_precision')})" if planner else None),
+        ("rendering", card.get("rendering")),
+        ("success_rule", card.get("success_rule")),
+        ("starts_from_training", card.get("starts_from_training_episodes")),
+    ]
+    return [(k, v) for k, v in rows if v is not None]
+
+
 def _cmd_benchmark(args: list[str]) -> None:
     from lewm_agents.benchmark import BenchmarkConfig, run_benchmark
 
@@ -247,7 +266,7 @@ def _cmd_benchmark(args: list[str]) -> None:
         prog="lewm benchmark",
         description="Collect -> train -> evaluate -> report for one env and scale, for every method (--methods "
         "lewm,pldm,gcbc,random by default) on the same data, pairs and planner; finished stages are reused. Writes "
-        "results/<env>/<scale>/{results.json,report.md,success.png,runs/<method>/,eval_<method>.json,videos/}.",
+        "results/<env>/<scale>/{results.json,report.md,index.html,plots/,runs/<method>/,eval_<method>.json,videos/}.",
     )
     results = run_benchmark(cfg)
     for note in results.get("notes", []):
@@ -255,10 +274,35 @@ def _cmd_benchmark(args: list[str]) -> None:
     if results.get("unfinished"):
         print(f"stopped at the time limit during {results['unfinished']}; rerun the same command to continue.")
         return
-    from lewm_agents.benchmark import render_report
+    from lewm_agents.report import render_summary
 
-    print(render_report(results))
-    print(f"written to {Path(cfg.out) / cfg.env / cfg.scale}")
+    cell = Path(cfg.out) / cfg.env / cfg.scale
+    cell = cell if cfg.protocol == "dataset-goal" else cell / cfg.protocol
+    print(render_summary(results))
+    print(f"written to {cell} (open {cell / 'index.html'} in a browser)")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Re-render benchmark cells' reports (report.md, plots/, index.html) from their results.json."""
+
+    cells: tyro.conf.Positional[tuple[Path, ...]]
+    """Cell directories, results/<env>/<scale>/, each holding a results.json."""
+
+
+def _cmd_report(args: list[str]) -> None:
+    cfg = tyro.cli(ReportConfig, args=args, prog="lewm report", description=ReportConfig.__doc__)
+    from lewm_agents.report import load_results, write_report
+
+    for cell in cfg.cells:
+        path = cell / "results.json"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} does not exist: `lewm report` re-renders a cell written by `lewm benchmark` (a directory "
+                "results/<env>/<scale>/ with a results.json). Pass that directory, or run the benchmark first."
+            )
+        written = write_report(load_results(path), cell)
+        print(f"{cell}: wrote {', '.join(written)} (open {cell / 'index.html'})")
 
 
 def _cmd_diagnose(args: list[str]) -> None:
@@ -296,6 +340,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "tune-lambda": _cmd_tune_lambda,
     "eval": _cmd_eval,
     "benchmark": _cmd_benchmark,
+    "report": _cmd_report,
     "info": _cmd_info,
     "diagnose": _cmd_diagnose,
     "merge": _cmd_merge,

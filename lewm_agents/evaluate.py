@@ -1,4 +1,5 @@
-"""The paper's evaluation protocol (reference/lewm.md §5.3).
+"""Goal-reaching evaluation: the paper's protocol (reference/lewm.md §5.3) and the others of
+lewm_agents/eval_protocols.py (``--protocol fixed-target`` for PushT, ``ogbench-tasks`` for Cube).
 
 Start states are drawn (seeded, without replacement) from the dataset rows that have a frame ``goal_offset`` steps
 later in the same episode; that later frame is the goal image and its state the goal state. The env is reset exactly
@@ -6,7 +7,8 @@ to the start and goal states, the policy gets ``budget`` steps, and an episode s
 ``info["is_success"]``. The success rate comes with a Wilson 95% interval.
 
 Any registered method can be evaluated (its checkpoint picks `MPCAgent` or `PolicyAgent`: `load_agent`), or the
-uniform random policy; every one under the same protocol, pairs and seeds.
+uniform random policy; every one under the same protocol, pairs and seeds. Every result carries its protocol card
+(``result["protocol"]``: protocol, env id and kwargs, episodes, seed, budget, goal offset, planner, rendering).
 
 Dimension letters: N episodes evaluated together, A action dim; frames are uint8 ``(height, width, 3)``.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,16 @@ import gymnasium as gym
 import numpy as np
 
 from lewm_agents.data import DatasetError, DatasetReader
+from lewm_agents.data.sources import recorded_env
+from lewm_agents.eval_protocols import (
+    PROTOCOLS,
+    ProtocolName,
+    check_protocol,
+    env_tasks,
+    protocol_env_kwargs,
+    rendering,
+    reset_options,
+)
 from lewm_agents.methods import METHODS
 from lewm_agents.planning import PlanConfig
 from lewm_agents.runtime import Precision
@@ -46,12 +58,19 @@ class EvalConfig:
     """'auto' acts with the checkpoint's method (plans with a world model, asks a policy); a method name (lewm, pldm,
     gcbc, ...) does the same after checking the checkpoint is that method's; 'random' samples uniform actions (the
     sanity row)."""
+    protocol: ProtocolName = "dataset-goal"
+    """dataset-goal (the paper's: start/goal pairs from the dataset), fixed-target (PushT: gym-pusht's start, the T at
+    (256, 256, pi/4), coverage > 95%) or ogbench-tasks (Cube: OGBench's 5 tasks); lewm_agents/eval_protocols.py."""
     episodes: int = 50
     """Start/goal pairs evaluated (the paper: 50)."""
     goal_offset: int = 25
-    """The goal is the frame this many env steps after the start, in the same episode."""
-    budget: int = 50
-    """Env steps allowed per episode."""
+    """The goal is the frame this many env steps after the start, in the same episode (dataset-goal only)."""
+    budget: int | None = None
+    """Env steps allowed per episode (default: the protocol's: 50 dataset-goal, 300 fixed-target, 200
+    ogbench-tasks)."""
+    legacy_env: bool = False
+    """Evaluate on data recorded under an old version of a lewm env (e.g. lewm/PushT-v0), in the current env with the
+    legacy options that reproduce the old one; without it such data is refused."""
     seed: int = EVAL_SEED
     """Seed of the start-state draw and of the env resets (the paper: 42)."""
     plan: PlanConfig = field(default_factory=PlanConfig)
@@ -71,7 +90,8 @@ class EvalConfig:
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
-        if self.episodes < 1 or self.budget < 1 or self.goal_offset < 1 or self.batch < 1 or self.videos < 0:
+        bad_budget = self.budget is not None and self.budget < 1
+        if self.episodes < 1 or bad_budget or self.goal_offset < 1 or self.batch < 1 or self.videos < 0:
             raise ValueError("episodes, budget, goal_offset and batch must be >= 1, and videos >= 0.")
         if self.policy not in ("auto", "random", *METHODS):
             raise ValueError(f"unknown --policy {self.policy!r}; valid: auto, random, {', '.join(METHODS)}.")
@@ -135,6 +155,15 @@ class EvalTasks:
     start_states: np.ndarray  # (n, S)
     goal_states: np.ndarray  # (n, S)
     goal_frames: np.ndarray  # (n, h, w, 3)
+    protocol: str = "dataset-goal"
+    options: list[dict[str, Any]] | None = None
+    """Per-episode reset options of a protocol that does not reset to dataset states (None: dataset-goal)."""
+
+    def reset_options(self, i: int) -> dict[str, Any]:
+        """The ``reset`` options of episode i: the protocol's, or the dataset's start and goal states."""
+        if self.options is not None:
+            return self.options[i]
+        return {"state": self.start_states[i], "goal_state": self.goal_states[i]}
 
 
 class UniformPolicy:
@@ -209,14 +238,72 @@ def load_tasks(cfg: EvalConfig, ckpt_meta: dict[str, Any]) -> EvalTasks:
         )
 
 
+def protocol_tasks(cfg: EvalConfig, ckpt_meta: dict[str, Any]) -> tuple[EvalConfig, EvalTasks]:
+    """The episodes of ``cfg.protocol`` and ``cfg`` with the protocol's budget filled in.
+
+    The dataset is read and checked by `load_tasks` (the env it was recorded from, its match with the checkpoint);
+    then its env version is checked (`lewm_agents.data.sources.recorded_env`: data from an old version is refused
+    unless ``cfg.legacy_env``) and the protocol must apply to that env. Outside dataset-goal the starts and goals
+    come from the env (lewm_agents/eval_protocols.py), so only one pair is drawn from the data.
+    """
+    drawn = cfg.protocol == "dataset-goal"
+    tasks = load_tasks(cfg if drawn else replace(cfg, episodes=1, goal_offset=1), ckpt_meta)
+    env_id, env_kwargs = recorded_env(tasks.env_id, tasks.env_kwargs, legacy=cfg.legacy_env)
+    protocol = check_protocol(cfg.protocol, env_id)
+    cfg = replace(cfg, budget=cfg.budget or protocol.budget)
+    kwargs = protocol_env_kwargs(cfg.protocol, env_kwargs)
+    tasks = replace(tasks, env_id=env_id, env_kwargs=kwargs, protocol=cfg.protocol)
+    if drawn:
+        return cfg, tasks
+    options = reset_options(cfg.protocol, cfg.episodes)
+    env = _make_env(tasks, cfg.budget)
+    try:
+        starts, goals, frames = env_tasks(env, options, cfg.seed)  # (N, S), (N, S), (N, h, w, 3)
+    finally:
+        env.close()
+    return cfg, replace(tasks, start_states=starts, goal_states=goals, goal_frames=frames, options=options)
+
+
+def protocol_card(
+    cfg: EvalConfig, tasks: EvalTasks, ckpt_meta: dict[str, Any], acts: str, success_rule: Any
+) -> dict[str, Any]:
+    """How a result was produced: protocol, env id + kwargs, episodes, seed, budget, goal offset, planner, rendering,
+    and whether the starts come from the episodes the checkpoint was trained on."""
+    trained_on = ckpt_meta.get("dataset", {}).get("path")
+    if cfg.protocol != "dataset-goal":
+        from_training: bool | None = False  # the env's own starts
+    elif trained_on:
+        from_training = Path(trained_on).resolve() == Path(tasks.data).resolve()
+    else:
+        from_training = None  # no checkpoint (the random policy)
+    return {
+        "name": cfg.protocol,
+        "description": PROTOCOLS[cfg.protocol].description,
+        "env_id": tasks.env_id,
+        "env_kwargs": json.loads(json.dumps(tasks.env_kwargs, default=str)),
+        "episodes": cfg.episodes,
+        "seed": cfg.seed,
+        "budget": cfg.budget,
+        "goal_offset": cfg.goal_offset if cfg.protocol == "dataset-goal" else None,
+        "plan": asdict(cfg.plan) if acts == "plan" else None,
+        "plan_precision": cfg.precision if acts == "plan" else None,
+        "rendering": rendering(tasks.env_kwargs),
+        "starts_from_training_episodes": from_training,
+        "success_rule": success_rule if isinstance(success_rule, str) else _rule(tasks.env_kwargs),
+    }
+
+
+def _rule(env_kwargs: dict[str, Any]) -> str | None:
+    """The success rule an env option chose (e.g. PushT's success="coverage"), or None for the env's default."""
+    rule = env_kwargs.get("success")
+    return f"success={rule}" if isinstance(rule, str) else None
+
+
 def _run_batch(
     envs: list[gym.Env], ids: list[int], tasks: EvalTasks, policy: Any, cfg: EvalConfig, record: set[int]
 ) -> tuple[dict[int, bool], dict[int, int], dict[int, list[np.ndarray]]]:
     """Run episodes ``ids`` side by side; returns success and steps per episode, and frames of those in `record`."""
-    obs = [
-        env.reset(seed=cfg.seed + i, options={"state": tasks.start_states[i], "goal_state": tasks.goal_states[i]})[0]
-        for env, i in zip(envs, ids)
-    ]
+    obs = [env.reset(seed=cfg.seed + i, options=tasks.reset_options(i))[0] for env, i in zip(envs, ids)]
     frames = {i: [np.concatenate([obs[j], tasks.goal_frames[i]], axis=1)] for j, i in enumerate(ids) if i in record}
     if hasattr(policy, "set_goal"):
         policy.set_goal(tasks.goal_frames[ids])  # (n, h, w, 3): one goal per env
@@ -260,7 +347,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
                 f"Pass --policy auto (or {name}), or the run directory of a {cfg.policy} run."
             )
         acts = METHODS[name].acts
-    tasks = load_tasks(cfg, ckpt_meta)
+    cfg, tasks = protocol_tasks(cfg, ckpt_meta)
     envs = [_make_env(tasks, cfg.budget) for _ in range(min(cfg.batch, cfg.episodes))]
     if cfg.policy != "random":
         from lewm_agents.agent import load_agent
@@ -311,7 +398,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         "steps": steps_taken.tolist(),
         "seconds": time.perf_counter() - t_start,
         "videos": videos,
-        "protocol": {"goal_offset": cfg.goal_offset, "budget": cfg.budget, "seed": cfg.seed},
+        "protocol": protocol_card(cfg, tasks, ckpt_meta, acts, success_rule),
         "success_rule": success_rule if isinstance(success_rule, str) else None,
         "plan_ms": None,
     }

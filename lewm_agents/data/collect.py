@@ -44,6 +44,7 @@ from lewm_agents.data.sources import (
     RenderFrames,
     kwargs_conflicts,
     make_env,
+    parse_env_kwargs,
     resolve_env_id,
     resolve_source,
 )
@@ -73,8 +74,12 @@ class CollectConfig:
     """Cut episodes after this many steps; None keeps the env's registered limit."""
     workers: int = 1
     """Env processes stepping in parallel (1: everything in this process)."""
-    fast_render: bool = True
-    """MuJoCo envs: no MSAA, shadows, reflections or skybox (10-30x faster software rendering, flatter light)."""
+    fast_render: bool = False
+    """MuJoCo envs: no MSAA, shadows, reflections or skybox (10-30x faster software rendering, flatter light). Off by
+    default: the frames then look like the paper's reference envs (issue 9). Recorded in the dataset."""
+    env_kwargs: tuple[str, ...] = ()
+    """The env's own options, recorded in the dataset (so evaluation rebuilds the same env): KEY=VALUE pairs (values
+    read as JSON where they parse, e.g. success=coverage max_speed=4.0) or one JSON object."""
     progress: bool = True
     """Show a progress bar."""
 
@@ -87,6 +92,13 @@ class CollectConfig:
             raise ValueError(f"max_episode_steps must be >= 1 or None, got {self.max_episode_steps}.")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}.")
+        if isinstance(self.env_kwargs, str):  # a Python caller's one JSON object or pair
+            object.__setattr__(self, "env_kwargs", (self.env_kwargs,))
+        parse_env_kwargs(self.env_kwargs)  # syntax errors now, before anything is opened
+
+    def options(self) -> dict[str, Any]:
+        """``env_kwargs`` as a dict (see `lewm_agents.data.sources.parse_env_kwargs`)."""
+        return parse_env_kwargs(self.env_kwargs)
 
 
 def _worker_env(source: EnvSource, image_size: int, fast_render: bool, writer_pid: int) -> RenderFrames:
@@ -134,12 +146,17 @@ def collect(cfg: CollectConfig) -> dict[str, float]:
         ``total_episodes`` in the file afterwards.
 
     Raises:
-        ValueError: Unknown env or policy, an action space other than Box or Discrete, or no episode limit.
+        ValueError: Unknown env or policy, an action space other than Box or Discrete, no episode limit, or env
+            options (``cfg.env_kwargs``) the env does not take (`EnvKwargsError`).
         DatasetError: ``cfg.out`` exists but holds another env (or env settings), image size or action space, or is
             unreadable.
     """
     source = resolve_source(
-        cfg.env, image_size=cfg.image_size, max_episode_steps=cfg.max_episode_steps, fast_render=cfg.fast_render
+        cfg.env,
+        image_size=cfg.image_size,
+        max_episode_steps=cfg.max_episode_steps,
+        fast_render=cfg.fast_render,
+        env_kwargs=cfg.options(),
     )
     probe = make_env(source, image_size=cfg.image_size, fast_render=cfg.fast_render)  # spaces, before any worker
     envs: gymnasium.vector.VectorEnv | None = None
@@ -148,6 +165,7 @@ def collect(cfg: CollectConfig) -> dict[str, float]:
     try:
         space = probe.action_space
         policy_name = resolve_policy_name(source.env_id, cfg.policy)
+        # Gymnasium MuJoCo envs: the wrapper's flags, recorded here (lewm envs take fast_render as an env kwarg)
         fast = cfg.fast_render and getattr(probe.unwrapped, "mujoco_renderer", None) is not None
         collection = {"env": cfg.env, "policy": policy_name, "workers": cfg.workers, "fast_render": fast}
         writer = EpisodeWriter(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,93 @@ DMC_PREFIX = "dmc:"
 # Keys of env_kwargs that do not change what an episode looks like or means: files that differ only in these may
 # be appended to or merged.
 NEUTRAL_KWARGS = frozenset({"max_episode_steps"})
+# Keys of env_kwargs that the collector sets from its own flags; --env-kwargs may not set them.
+_OWN_FLAGS = {
+    "image_size": "--image-size",
+    "width": "--image-size",
+    "height": "--image-size",
+    "render_mode": "(none: frames are always rgb_array)",
+    "max_episode_steps": "--max-episode-steps",
+    "fast_render": "--fast-render / --no-fast-render",
+    "domain": "the env name dmc:DOMAIN-TASK",
+    "task": "the env name dmc:DOMAIN-TASK",
+}
+
+
+class EnvKwargsError(ValueError):
+    """``--env-kwargs`` that cannot be parsed, or that the env does not take."""
+
+
+def parse_env_kwargs(items: str | Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The env options of ``lewm collect --env-kwargs``: one JSON object, or ``KEY=VALUE`` pairs.
+
+    A value is read as JSON where it parses (``4`` an int, ``0.5`` a float, ``true`` a bool, ``null`` None, ``[1, 2]``
+    a list) and is kept as a string otherwise (``success=coverage``).
+
+    Example:
+        >>> parse_env_kwargs(["success=coverage", "max_speed=4", "walls=null"])
+        {'success': 'coverage', 'max_speed': 4, 'walls': None}
+        >>> parse_env_kwargs(['{"success": "coverage", "threshold": 0.9}'])
+        {'success': 'coverage', 'threshold': 0.9}
+
+    Raises:
+        EnvKwargsError: A pair without ``=``, an empty key, a key given twice, or JSON that is not an object.
+    """
+    if items is None:
+        return {}
+    if isinstance(items, Mapping):
+        return dict(items)
+    if isinstance(items, str):
+        items = [items]
+    items = [s for s in items if s.strip()]
+    if len(items) == 1 and items[0].lstrip().startswith("{"):
+        try:
+            value = json.loads(items[0])
+        except json.JSONDecodeError as exc:
+            raise EnvKwargsError(
+                f"--env-kwargs {items[0]!r} is not valid JSON ({exc.msg} at character {exc.pos}). Write one JSON "
+                'object, e.g. \'{"success": "coverage"}\', or KEY=VALUE pairs, e.g. success=coverage.'
+            ) from exc
+        if not isinstance(value, dict):
+            raise EnvKwargsError(f"--env-kwargs {items[0]!r} must be a JSON object (keys: the env's options).")
+        return value
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key.isidentifier():
+            raise EnvKwargsError(
+                f"--env-kwargs item {item!r} is not KEY=VALUE with KEY a keyword of the env (e.g. success=coverage, "
+                'max_speed=4.0), nor one JSON object (e.g. \'{"success": "coverage"}\').'
+            )
+        if key in out:
+            raise EnvKwargsError(f"--env-kwargs sets {key!r} twice ({out[key]!r} and {text!r}); keep one.")
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    return out
+
+
+def check_env_kwargs(env_id: str, creator: Any, env_kwargs: Mapping[str, Any]) -> None:
+    """Refuse user env options that the collector sets itself, or that ``creator`` (the env's class) does not take.
+
+    Raises:
+        EnvKwargsError: naming the key, and the flag to use or the env's keywords.
+    """
+    for key in env_kwargs:
+        if key in _OWN_FLAGS:
+            raise EnvKwargsError(f"--env-kwargs may not set {key!r}: the collector sets it from {_OWN_FLAGS[key]}.")
+    params = _parameters(creator)
+    if not params or any(p.kind is p.VAR_KEYWORD for p in params):
+        return  # e.g. a factory with **kwargs: the env validates its own options when it is made
+    known = sorted({p.name for p in params if p.kind is not p.VAR_POSITIONAL} - set(_OWN_FLAGS))
+    unknown = [k for k in env_kwargs if not _accepts(creator, k)]
+    if unknown:
+        raise EnvKwargsError(
+            f"{env_id} takes no option {', '.join(map(repr, unknown))} (--env-kwargs). Its options: "
+            f"{', '.join(known) or 'none'}."
+        )
 
 
 @dataclass(frozen=True)
@@ -67,6 +156,14 @@ def _accepts(creator: Any, name: str) -> bool:
     return False
 
 
+def _parameters(creator: Any) -> list[inspect.Parameter]:
+    """The parameters ``creator`` (an env class or a factory function) is called with; [] if it has no signature."""
+    try:
+        return list(inspect.signature(creator).parameters.values())
+    except (TypeError, ValueError):
+        return []
+
+
 def _dmc_kwargs(name: str) -> dict[str, Any]:
     domain, _, task = name[len(DMC_PREFIX) :].partition("-")
     if not domain or not task:
@@ -88,7 +185,12 @@ def _dmc_kwargs(name: str) -> dict[str, Any]:
 
 
 def resolve_source(
-    name: str, *, image_size: int, max_episode_steps: int | None = None, fast_render: bool | None = None
+    name: str,
+    *,
+    image_size: int,
+    max_episode_steps: int | None = None,
+    fast_render: bool | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> EnvSource:
     """Resolve an env name into a Gymnasium id and the make kwargs that render ``image_size`` frames.
 
@@ -99,12 +201,15 @@ def resolve_source(
         max_episode_steps: Episode limit; None keeps the registered one (which must then exist).
         fast_render: Passed as ``fast_render=`` to envs that take it (the MuJoCo envs of lewm_envs); None leaves
             their default.
+        env_kwargs: The env's own options (e.g. ``{"success": "coverage"}``, ``lewm collect --env-kwargs``), passed
+            to ``gymnasium.make`` and so recorded in the dataset.
 
     Returns:
         The source.
 
     Raises:
         ValueError: Unknown env, unparsable DMC name, missing extra, or no episode limit.
+        EnvKwargsError: ``env_kwargs`` the env does not take, or that other flags set.
     """
     kwargs: dict[str, Any] = {}
     if name.startswith(DMC_PREFIX):
@@ -128,6 +233,9 @@ def resolve_source(
         kwargs.update(width=image_size, height=image_size)  # MuJoCo envs render at S x S: no resize needed
     if fast_render is not None and _accepts(creator, "fast_render"):
         kwargs["fast_render"] = fast_render
+    if env_kwargs:
+        check_env_kwargs(env_id, creator, env_kwargs)
+        kwargs.update(env_kwargs)
     if "rgb_array" in getattr(creator, "metadata", {}).get("render_modes", ()):
         kwargs["render_mode"] = "rgb_array"  # frames come from render() unless observations are images
     if max_episode_steps is not None:
@@ -218,3 +326,21 @@ def make_env(source: EnvSource, *, image_size: int, fast_render: bool = True) ->
     """Build ``source`` for recording: ``gymnasium.make(env_id, **kwargs)`` wrapped in :class:`RenderFrames`."""
     env = gymnasium.make(source.spec if source.spec is not None else source.env_id, **source.kwargs)
     return RenderFrames(env, image_size, fast_render=fast_render)
+
+
+def recorded_env(env_id: str, env_kwargs: Mapping[str, Any] | None, *, legacy: bool = False) -> tuple[str, dict]:
+    """The id and kwargs to rebuild a dataset's env with, after checking its env version (``lewm_envs.versions``).
+
+    Training calls this before any compute and evaluation when it builds its tasks: data recorded under an old
+    version of one of our envs (e.g. ``lewm/PushT-v0``) is refused with a message that names the difference and the
+    two fixes (re-collect, or ``--legacy-env``); ``legacy=True`` maps it to the current env plus its legacy options.
+    Ids that are not ours pass unchanged, also when ``lewm_envs`` is not installed.
+
+    Raises:
+        ValueError: ``env_id`` is an old version of one of our envs and ``legacy`` is False (or it cannot be rebuilt).
+    """
+    try:
+        from lewm_envs.versions import check_recorded_env
+    except ImportError:  # the env package is optional for foreign envs
+        return env_id, dict(env_kwargs or {})
+    return check_recorded_env(env_id, env_kwargs, legacy=legacy)

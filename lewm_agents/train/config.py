@@ -108,6 +108,9 @@ class TrainConfig(Generic[C]):
     """... for this many consecutive logs."""
     resume: bool = False
     """Continue the run in `out` from its newest checkpoint (a run without checkpoints starts fresh)."""
+    legacy_env: bool = False
+    """Train on data recorded under an old version of a lewm env (e.g. lewm/PushT-v0): without it such data is
+    refused; with it the run records the current env plus the legacy options that reproduce the old one."""
     progress: bool = True
     """Show a tqdm progress bar."""
 
@@ -172,6 +175,7 @@ RUNTIME_ONLY: frozenset[str] = frozenset(
         "collapse_rank",
         "collapse_std",
         "collapse_patience",
+        "legacy_env",
     }
 )
 """TrainConfig fields that change how a run executes or reports, not what it learns: they may differ when a run is

@@ -37,6 +37,7 @@ from lewm_agents.checkpoint import (
 )
 from lewm_agents.data import ActionStats, ClipDataset, DatasetReader, compute_action_stats, split_episodes
 from lewm_agents.data.batch import Batch
+from lewm_agents.data.sources import recorded_env
 from lewm_agents.distributed import DistEnv
 from lewm_agents.methods import Method, get_method
 from lewm_agents.monitor import Monitor
@@ -68,6 +69,8 @@ class _Run:
 def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: float) -> _Run:
     method = get_method(cfg.method)
     with DatasetReader(cfg.data) as reader:
+        # before any compute: data from an old env version is refused unless --legacy-env (lewm_envs.versions)
+        env_id, env_kwargs = recorded_env(reader.env_id, reader.env_kwargs, legacy=cfg.legacy_env)
         if reader.image_size != cfg.model.image_size:
             raise ValueError(
                 f"{cfg.data} holds {reader.image_size}x{reader.image_size} frames but the model takes "
@@ -82,7 +85,9 @@ def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: floa
             "path": str(cfg.data),  # as given; `lewm eval` finds the file from the two below, from any directory
             "path_absolute": str(data),
             "path_from_run": os.path.relpath(data, Path(cfg.out).resolve()),
-            "env_id": reader.env_id,
+            "env_id": env_id,
+            "env_kwargs": env_kwargs,
+            **({"recorded_env_id": reader.env_id} if env_id != reader.env_id else {}),
             "image_size": reader.image_size,
             "action_dim": reader.action_dim,
             "num_episodes": reader.num_episodes,

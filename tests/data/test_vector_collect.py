@@ -172,7 +172,7 @@ def test_gymnasium_mujoco_renders_at_the_image_size_with_fast_flags(tmp_path: pa
     assert source.kwargs["width"] == source.kwargs["height"] == 48 and source.kwargs["render_mode"] == "rgb_array"
     out = tmp_path / "pusher.h5"
     collect(CollectConfig(env="Pusher-v5", episodes=2, out=out, image_size=48, max_episode_steps=5, workers=2,
-                          progress=False))  # fmt: skip
+                          fast_render=True, progress=False))  # fmt: skip
     with DatasetReader(out) as reader:
         frames = reader.frames(np.arange(reader.num_frames))
         assert reader.num_episodes == 2 and reader.column("observation").shape == (12, 23)

@@ -100,7 +100,7 @@ def checkpoint_straightness(
     data: str | os.PathLike | None = None,
     *,
     paths: int = 64,
-    frames: int = 16,
+    frames: int = 8,
     device: str = "cpu",
     figure: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
@@ -109,7 +109,8 @@ def checkpoint_straightness(
     Args:
         run: a run directory of `lewm train` (or one checkpoint).
         data: the dataset (default: the run's own, read from the checkpoint).
-        paths: held-out episodes used (one path each, from its first frame).
+        paths: episodes used (one path each, from its first frame): held-out ones first, then training ones when
+            too few held-out episodes are long enough.
         frames: frames per path, ``frameskip`` env steps apart.
         device: torch device.
         figure: where to write the PNG (None: no figure).
@@ -129,8 +130,14 @@ def checkpoint_straightness(
     model, ckpt = load_model(ckpts[-1], device)
     data = Path(data or ckpt.meta.get("dataset", {}).get("path", ""))
     with DatasetReader(data) as reader:
-        eps = heldout_episodes(ckpt.meta, reader.num_episodes)
+        held = heldout_episodes(ckpt.meta, reader.num_episodes)  # first, then training ones if too few are long
+        eps = np.concatenate([held, np.setdiff1d(np.arange(reader.num_episodes), held)])
         p = read_paths(reader, eps, frameskip=model.frameskip, frames=frames, max_paths=paths)
+    if not len(p.episodes):
+        raise ValueError(
+            f"{data} has no episode of {(frames - 1) * model.frameskip + 1} steps for a path of {frames} frames; pass "
+            "fewer --frames (>= 3)."
+        )
     rows = []
     for c in ckpts:
         m, ck = load_model(c, device)
@@ -146,6 +153,7 @@ def checkpoint_straightness(
         "method": ckpt.method,
         "data": str(data),
         "paths": int(p.pixels.shape[0]),
+        "heldout_paths": int(np.isin(p.episodes, held).sum()),
         "frames": frames,
         "checkpoints": rows,
         "logged": logged,

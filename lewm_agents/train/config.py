@@ -106,8 +106,9 @@ class TrainConfig(Generic[C]):
     collapse_patience: int = 3
     """... for this many consecutive logs."""
     straightness_paths: int = 8
-    """Held-out latent paths (8 frames, one model step apart) whose temporal straightness is logged with the
-    statistics (``straightness`` in metrics.jsonl and TensorBoard; lewm_agents/analysis/straightness.py); 0: none."""
+    """Latent paths (8 frames, one model step apart; validation episodes first, then training ones if too few are
+    long enough) whose temporal straightness is logged with the statistics (``straightness`` in metrics.jsonl and
+    TensorBoard; lewm_agents/analysis/straightness.py); 0: none."""
     resume: bool = False
     """Continue the run in `out` from its newest checkpoint (a run without checkpoints starts fresh)."""
     progress: bool = True

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from lewm_agents import distributed
@@ -105,9 +106,9 @@ def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: floa
     amp = resolve_precision(cfg.precision, device)
     straight = None
     if cfg.straightness_paths:
-        try:  # any method's encode, on held-out paths (training ones when none is held out)
-            paths = val_eps if len(val_eps) else train_eps
-            straight = StraightnessProbe(cfg.data, paths, model_cfg.frameskip, paths=cfg.straightness_paths,
+        try:  # any method's encode, on held-out paths first (then training ones, when too few are long enough)
+            episodes = np.concatenate([val_eps, train_eps])
+            straight = StraightnessProbe(cfg.data, episodes, model_cfg.frameskip, paths=cfg.straightness_paths,
                                          frames=8, device=device)  # fmt: skip
         except ValueError:  # no episode is long enough for a path: nothing to log
             straight = None

@@ -30,7 +30,7 @@ ifeq ($(origin ENV),undefined)
   ENV := tworoom
 endif
 
-.PHONY: help install test test-all lint format collect train benchmark check-env clean
+.PHONY: help install test test-all lint format collect train benchmark analyses check-env clean
 
 help:
 	@echo "make install                      create .venv and install lewm-agents (EXTRAS=$(EXTRAS))"
@@ -41,6 +41,7 @@ help:
 	@echo "make train ENV=<env> PRESET=small train on data/<env>.h5 into runs/<env>-<preset>"
 	@echo "make benchmark ENV=<env> SCALE=<scale>  collect -> train -> eval -> results/<env>/<scale>/"
 	@echo "  METHODS=lewm,pldm runs a subset (default: every registered method and random)"
+	@echo "make analyses ENV=<env> SCALE=<scale>  probes, surprise, straightness, latent maps of a finished cell"
 	@echo "  ENV: $(VALID_ENVS)   SCALE: $(VALID_SCALES)"
 
 $(STAMP): pyproject.toml
@@ -86,6 +87,11 @@ train: check-env $(STAMP)
 
 benchmark: check-env $(STAMP)
 	$(BIN)/lewm benchmark --env $(ENV) --scale $(SCALE) $(if $(METHODS),--methods $(METHODS))
+
+OUT ?= results
+
+analyses: check-env $(STAMP)
+	$(BIN)/lewm analyses $(OUT)/$(ENV)/$(SCALE) $(if $(METHODS),--methods $(METHODS))
 
 clean:
 	rm -rf .pytest_cache .ruff_cache build dist *.egg-info

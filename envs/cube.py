@@ -62,6 +62,13 @@ PROPRIO_SLICES: dict[str, slice] = {
     "gripper_contact": slice(18, 19),
 }
 """Where each ManipSpace proprio key lies in ``info["proprio"]``."""
+PROBE_TARGETS: dict[str, tuple[str, tuple[int, ...], str]] = {
+    "cube_pos": ("state", (14, 15, 16), "linear"),
+    "effector_pos": ("proprio", (12, 13, 14), "linear"),
+    "arm_joints": ("state", (0, 1, 2, 3, 4, 5), "angle"),
+}
+"""What a latent probe reads out (lewm_agents/analysis/probe.py): property -> (dataset column, indices, "linear" or
+"angle"); the cube position (``CUBE_POS``), the end-effector position (proprio ``effector_pos``), the arm joints."""
 SUCCESS_THRESHOLD: float = 0.04
 """The cube must be within this distance of the goal position, metres."""
 MIN_GOAL_DISTANCE: float = 0.1

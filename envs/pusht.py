@@ -67,6 +67,13 @@ from gymnasium import spaces
 from lewm_envs.options import float_vector, reset_options
 from lewm_envs.pusht_render import T_VERTICES, WALL_RADIUS, WALL_SEGMENTS, ReferenceRenderer
 
+PROBE_TARGETS: dict[str, tuple[str, tuple[int, ...], str]] = {
+    "agent_xy": ("state", (0, 1), "linear"),
+    "block_xy": ("state", (2, 3), "linear"),
+    "block_angle": ("state", (4,), "angle"),
+}
+"""What a latent probe reads out (lewm_agents/analysis/probe.py): property -> (dataset column, indices, "linear" or
+"angle"); angles are probed as (sin, cos)."""
 WORLD_SIZE: float = 512.0
 """Side of the square world, in units (the standard 512-px PushT window)."""
 ARENA_LO: float = 7.0
@@ -493,6 +500,7 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
         self._touched = False
         self._n_contacts = 0
         self._contact_marks: list[tuple[tuple[float, float], tuple[float, float]]] = []
+        self._colors: dict[str, tuple[int, int, int]] = {}  # set only by perturb(agent_rgb=, block_rgb=)
 
     # ------------------------------------------------------------------ Gymnasium API
 
@@ -516,6 +524,7 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
                 walls or with the agent deep in the block).
         """
         super().reset(seed=seed)
+        self._colors = {}
         options = reset_options(
             options,
             {"state", "goal_state", "start"},
@@ -620,6 +629,37 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._space is None:
             raise RuntimeError("PushTEnv.render() was called before reset(); call env.reset(seed=...) first.")
         return self._current_frame().copy()
+
+    def perturb(
+        self, *, state: Any = None, agent_rgb: Any = None, block_rgb: Any = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """A mid-episode perturbation for violation-of-expectation tests (``lewm surprise``): teleport the agent and
+        the block to ``state`` (a 7- or 5-vector as in ``reset``; no physics step is taken) and/or draw the agent and
+        the block in other colours (three values in [0, 255] each) until the next reset. The goal image is unchanged.
+
+        Returns:
+            The new observation and the info dict (see ``step``).
+
+        Example:
+            >>> env = PushTEnv(image_size=32)
+            >>> _ = env.reset(seed=0)
+            >>> _, info = env.perturb(state=[100.0, 100.0, 300.0, 300.0, 1.0], agent_rgb=[220, 20, 60])
+            >>> info["state"][:5].round(3).tolist()
+            [100.0, 100.0, 300.0, 300.0, 1.0]
+        """
+        if self._space is None:
+            raise RuntimeError("PushTEnv.perturb() was called before reset(); call env.reset(seed=...) first.")
+        if state is not None:
+            self._set_state(self._validated_state(state, "state", physical=self.walls == "solid"))
+            self._contact_marks = []
+        for name, rgb in (("agent", agent_rgb), ("block", block_rgb)):
+            if rgb is not None:
+                c = np.asarray(rgb, dtype=np.float64).reshape(-1)
+                if c.shape != (3,) or not np.all((c >= 0) & (c <= 255)):
+                    raise ValueError(f"{name}_rgb must be three values in [0, 255], got {rgb!r}.")
+                self._colors[name] = tuple(round(float(v)) for v in c)
+        self._frame = None
+        return self._observation(), self._info()
 
     # ------------------------------------------------------------------ goal-conditioned API
 
@@ -788,7 +828,8 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
             state = self._state()
             return self._render_v0(state[:2], state[2:5])
         block = [[tuple(self._block.local_to_world(v)) for v in s.get_vertices()] for s in self._block.shapes]
-        return self._renderer.frame(block, tuple(self._agent.position), AGENT_RADIUS, self._contact_marks)
+        colors = {f"{k}_color": v for k, v in self._colors.items()}
+        return self._renderer.frame(block, tuple(self._agent.position), AGENT_RADIUS, self._contact_marks, **colors)
 
     def _render_state(self, state: np.ndarray) -> np.ndarray:
         """The frame of a state without simulating it (no contact marks)."""
@@ -805,8 +846,10 @@ class PushTEnv(gym.Env[np.ndarray, np.ndarray]):
         if self.goal_marker != "none" and self._goal is not None:
             pose = self._goal[2:5] if self.goal_marker == "episode" else np.array(FIXED_TARGET)
             _draw_t(frame, pose, self._scale, _GOAL_RGB)
-        _draw_t(frame, block_pose, self._scale, _BLOCK_RGB)
-        _draw_disc(frame, agent_xy, AGENT_RADIUS, self._scale, _AGENT_RGB)
+        block_rgb = np.array(self._colors.get("block", _BLOCK_RGB), dtype=np.float32)
+        agent_rgb = np.array(self._colors.get("agent", _AGENT_RGB), dtype=np.float32)
+        _draw_t(frame, block_pose, self._scale, block_rgb)
+        _draw_disc(frame, agent_xy, AGENT_RADIUS, self._scale, agent_rgb)
         return frame
 
     def _info(self) -> dict[str, Any]:

@@ -591,6 +591,8 @@ class ReferenceRenderer:
         agent_xy: Sequence[float],
         agent_radius: float,
         contacts: Sequence[tuple[Sequence[float], Sequence[float]]],
+        agent_color: tuple[int, int, int] = AGENT,
+        block_color: tuple[int, int, int] = BLOCK,
     ) -> np.ndarray:
         """One frame.
 
@@ -599,6 +601,8 @@ class ReferenceRenderer:
             agent_xy: The agent's centre.
             agent_radius: Its radius.
             contacts: (a, b) endpoints of each contact mark, world units.
+            agent_color: The agent's outline colour (the reference's RoyalBlue; others for visual perturbations).
+            block_color: The block's outline colour (the reference's LightSlateGray).
 
         Returns:
             uint8 (S, S, 3).
@@ -617,9 +621,9 @@ class ReferenceRenderer:
         if not windows:
             return frame if self.image_size == REFERENCE_SIZE else self._static_small.copy()
         draw = Canvas(canvas)
-        for mask, color in _block_masks(tuple(tuple(to_pixel(v) for v in poly) for poly in block)):
+        for mask, color in _block_masks(tuple(tuple(to_pixel(v) for v in poly) for poly in block), block_color):
             draw.paint(mask, color)
-        draw.debug_circle(agent_xy, agent_radius, AGENT)
+        draw.debug_circle(agent_xy, agent_radius, agent_color)
         for y0, y1, x0, x1 in windows:  # static shapes (the walls) are drawn after the dynamic ones
             for wy0, wy1, wx0, wx1 in _WALL_STRIPS:
                 a0, a1, b0, b1 = max(y0, wy0), min(y1, wy1), max(x0, wx0), min(x1, wx1)
@@ -648,14 +652,16 @@ class ReferenceRenderer:
 
 
 @functools.lru_cache(maxsize=64)
-def _block_masks(polys: tuple[tuple[tuple[int, int], ...], ...]) -> list[tuple[Mask, tuple[int, int, int]]]:
+def _block_masks(
+    polys: tuple[tuple[tuple[int, int], ...], ...], color: tuple[int, int, int] = BLOCK
+) -> list[tuple[Mask, tuple[int, int, int]]]:
     """The block's drawing as (mask, colour) layers, for its polygons' pixel vertices: each polygon's lightened fill,
     then its outline. Cached: a block that did not move this step (most steps) is not rasterised again."""
     layers = []
     for poly in polys:
         xs, ys = [p[0] for p in poly], [p[1] for p in poly]
-        layers.append((polygon_mask(xs, ys), light(BLOCK)))
-        layers.append((outline_mask(poly, 2.0), BLOCK))
+        layers.append((polygon_mask(xs, ys), light(color)))
+        layers.append((outline_mask(poly, 2.0), color))
     return layers
 
 

@@ -40,6 +40,9 @@ from gymnasium import spaces
 from lewm_envs.dmc import QPOS_MATCH_THRESHOLD, DMCEnv
 from lewm_envs.noise import ColoredNoisePolicy
 
+PROBE_TARGETS: dict[str, tuple[str, tuple[int, ...], str]] = {"joint_angles": ("state", (0, 1), "angle")}
+"""What a latent probe reads out (lewm_agents/analysis/probe.py): property -> (dataset column, indices, "linear" or
+"angle"); the shoulder and wrist angles are probed as (sin, cos)."""
 SUCCESS_THRESHOLD: float = QPOS_MATCH_THRESHOLD
 """A joint matches the goal when its angle error is below this, in radians."""
 SUCCESS_RULES: tuple[str, ...] = ("qpos_match", "wrapped")

@@ -54,6 +54,9 @@ REFERENCE_SIZE: int = 224
 """Side of the reference's frame in pixels; other image sizes are resized from it."""
 BORDER: float = 14.0
 """Outer walls: the agent centre is clamped to [BORDER + radius, WORLD_SIZE - BORDER - radius]."""
+PROBE_TARGETS: dict[str, tuple[str, tuple[int, ...], str]] = {"agent_xy": ("state", (0, 1), "linear")}
+"""What a latent probe reads out (lewm_agents/analysis/probe.py): property -> (dataset column, indices, "linear" or
+"angle")."""
 WALL_X: float = 112.0
 """x of the centre line of the interior wall, in units."""
 WALL_HALF_THICKNESS: float = 5.0
@@ -340,6 +343,7 @@ class TwoRoomEnv(gym.Env[np.ndarray, np.ndarray]):
         self._target: np.ndarray | None = None  # float64 (2,)
         self._frame: np.ndarray | None = None  # uint8 (S, S, 3)
         self._goal_frame: np.ndarray | None = None  # uint8 (S, S, 3)
+        self._agent_rgb = _AGENT_RGB  # changed only by perturb(agent_rgb=...)
 
     # ------------------------------------------------------------------ Gymnasium API
 
@@ -381,6 +385,7 @@ class TwoRoomEnv(gym.Env[np.ndarray, np.ndarray]):
             if target is None:
                 target = self._sample_reference(agent=False)
         self._agent, self._target = agent, target
+        self._agent_rgb = _AGENT_RGB
         self._goal_frame = self._render_frame(self._target)
         self._frame = self._render_frame(self._agent)
         return self._frame, self._info()
@@ -422,6 +427,33 @@ class TwoRoomEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._frame is None:
             raise RuntimeError("TwoRoomEnv.render() was called before reset(); call env.reset(seed=...) first.")
         return self._frame.copy()
+
+    def perturb(self, *, state: Any = None, agent_rgb: Any = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """A mid-episode perturbation for violation-of-expectation tests (``lewm surprise``): teleport the agent to
+        ``state`` (an (x, y) position in world units) and/or draw it in ``agent_rgb`` (three values in [0, 255]) from
+        now until the next reset. No time passes; the goal image keeps its colours.
+
+        Returns:
+            The new frame, uint8 (S, S, 3), and the info dict (see ``step``).
+
+        Example:
+            >>> env = TwoRoomEnv(image_size=32)
+            >>> _ = env.reset(seed=0, options={"state": [60.0, 100.0]})
+            >>> _, info = env.perturb(state=[160.0, 150.0], agent_rgb=[0, 0, 255])
+            >>> info["state"].tolist()
+            [160.0, 150.0]
+        """
+        if self._agent is None:
+            raise RuntimeError("TwoRoomEnv.perturb() was called before reset(); call env.reset(seed=...) first.")
+        if state is not None:
+            self._agent = self._validated_position(state, "state")
+        if agent_rgb is not None:
+            rgb = np.asarray(agent_rgb, dtype=np.float32).reshape(-1)
+            if rgb.shape != (3,) or not np.all((rgb >= 0) & (rgb <= 255)):
+                raise ValueError(f"agent_rgb must be three values in [0, 255], got {agent_rgb!r}.")
+            self._agent_rgb = rgb
+        self._frame = self._render_frame(self._agent)
+        return self._frame, self._info()
 
     # ------------------------------------------------------------------ goal-conditioned API
 
@@ -570,7 +602,7 @@ class TwoRoomEnv(gym.Env[np.ndarray, np.ndarray]):
             frame = self._background.copy()  # (S, S, 3)
             if self.render_target and self._target is not None:
                 _v0_draw_dot(frame, self._target, self._scale, self._sigma_px, _V0_TARGET_RGB)
-            _v0_draw_dot(frame, agent_xy, self._scale, self._sigma_px, _AGENT_RGB)
+            _v0_draw_dot(frame, agent_xy, self._scale, self._sigma_px, self._agent_rgb)
             return frame
         canvas, n = self._canvas, REFERENCE_SIZE
         for i0, i1, j0, j1 in self._dirty:  # undo the last frame's dots
@@ -579,7 +611,7 @@ class TwoRoomEnv(gym.Env[np.ndarray, np.ndarray]):
         if self.render_target and self._target is not None:
             self._dirty.append(_dot_window(self._target, n))
             _blend_gaussian(canvas, self._target, self.agent_radius, _TARGET_RGB)
-        _blend_gaussian(canvas, agent_xy, self.agent_radius, _AGENT_RGB)
+        _blend_gaussian(canvas, agent_xy, self.agent_radius, self._agent_rgb)
         if self.image_size == n:
             return canvas.copy()
         small = self._background_small.copy()  # only the output pixels that read a dot's window are redone

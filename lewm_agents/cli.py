@@ -1,5 +1,6 @@
 """The ``lewm`` command (tyro over frozen dataclasses): ``collect``, ``train``, ``tune-lambda``, ``eval``,
-``benchmark``, ``report``, ``info``, ``merge``, ``video`` and ``diagnose``.
+``benchmark``, ``report``, ``info``, ``merge``, ``video``, ``diagnose`` and the latent analyses ``probe``,
+``surprise``, ``straightness``, ``latent-map`` and ``analyses``.
 
 Nothing imports this module; it parses arguments, calls the library, and prints what the library returns.
 """
@@ -16,7 +17,8 @@ from typing import Any
 
 import tyro
 
-USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,report,info,merge,video,diagnose} [--help] ...
+USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,report,info,merge,video,diagnose,probe,surprise,
+             straightness,latent-map,analyses} [--help] ...
 
   collect      record reward-free pixel episodes from a Gymnasium env (or dmc:DOMAIN-TASK) into an HDF5 dataset
   train        train a method on a dataset (--method lewm|pldm|gcbc, --preset smoke|small|gpu|paper, --devices K)
@@ -29,6 +31,11 @@ USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,report,info,mer
   merge        merge datasets of one env into a new file: lewm merge OUT IN1 IN2 ...
   video        write an MP4 of chosen episodes: lewm video DATA --episodes 0 5 --out x.mp4
   diagnose     where is success lost: ceiling | tasks | latent-cost | curve (JSON + PNG for the report)
+  probe        linear and MLP probes of physical quantities from frozen latents (several runs: one table)
+  surprise     violation of expectation: surprise on teleported / recoloured trajectories, paired t-test
+  straightness temporal straightness of latent paths across a run's checkpoints
+  latent-map   latents of a grid of agent (and block) positions, projected to 2-D (PNG)
+  analyses     all four for every method of a benchmark cell, linked from its report
 
 Run `lewm <command> --help` for the options of a command.
 """
@@ -319,6 +326,188 @@ def _cmd_diagnose(args: list[str]) -> None:
     print(f"written to {cfg.out / f'diagnose_{cfg.what}.json'}")
 
 
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Linear and MLP probes from the frozen latents of one or more runs (any method) to the env's physical
+    quantities, beside each encoder at random initialisation; one table (report.md style, CSV, JSON) for all runs."""
+
+    runs: tyro.conf.Positional[tuple[Path, ...]]
+    """Run directories (or checkpoints) of `lewm train`, of any method."""
+    data: Path | None = None
+    """Dataset to probe on, split by episode (default: each run's own dataset)."""
+    out: Path = Path("results/analyses")
+    """Directory for probe.md, probe.csv and probe.json."""
+    max_frames: int = 4000
+    """Frames drawn from each side of the probe's episode split."""
+    epochs: int = 100
+    """MLP probe epochs (the documented recipe: 100)."""
+    device: str = "cpu"
+    """Torch device."""
+
+
+@dataclass(frozen=True)
+class SurpriseConfig:
+    """Violation of expectation: the world model's per-step surprise on paired trajectories (unperturbed, a teleport,
+    a colour change at the same step) rendered by the env, with a paired t-test at the perturbation step."""
+
+    run: tyro.conf.Positional[Path]
+    """Run directory (or checkpoint) of a world-model method (one that plans)."""
+    data: Path | None = None
+    """Dataset whose episodes give the starts and the replayed actions (default: the run's)."""
+    pairs: int = 50
+    """Trajectory triples."""
+    frames: int = 8
+    """Frames per trajectory, one model step (frameskip env steps) apart."""
+    perturb_step: int = 4
+    """The perturbation happens just before this frame."""
+    seed: int = 0
+    """Seed of the teleport targets."""
+    out: Path = Path("results/analyses")
+    """Directory for <method>_surprise.png and .json."""
+    device: str = "cpu"
+    """Torch device."""
+
+
+@dataclass(frozen=True)
+class StraightnessConfig:
+    """Temporal straightness (mean cosine of consecutive latent velocities) of every saved checkpoint of one or more
+    runs on held-out paths, plotted with the curve logged during training."""
+
+    runs: tyro.conf.Positional[tuple[Path, ...]]
+    """Run directories of `lewm train`, of any method."""
+    data: Path | None = None
+    """Dataset of the held-out paths (default: each run's own)."""
+    paths: int = 64
+    """Held-out paths."""
+    frames: int = 8
+    """Frames per path, one model step apart."""
+    out: Path = Path("results/analyses")
+    """Directory for straightness.png and straightness.json."""
+    device: str = "cpu"
+    """Torch device."""
+
+
+@dataclass(frozen=True)
+class LatentMapConfig:
+    """Latents of frames with the agent (and the block) on a grid of positions, projected to 2-D (PCA; t-SNE where
+    scikit-learn is installed), coloured by position."""
+
+    run: tyro.conf.Positional[Path]
+    """Run directory (or checkpoint) of any method."""
+    grid: int = 15
+    """Grid points per side."""
+    out: Path = Path("results/analyses")
+    """Directory for <method>_latent_map.png."""
+    device: str = "cpu"
+    """Torch device."""
+
+
+@dataclass(frozen=True)
+class AnalysesConfig:
+    """Every latent analysis for every method of a benchmark cell, linked from the cell's report."""
+
+    cell: tyro.conf.Positional[Path]
+    """A benchmark cell, results/<env>/<scale>/ (runs/<method>/ and dataset.h5)."""
+    methods: tuple[str, ...] = ()
+    """Methods to analyse (default: every run in the cell)."""
+    analyses: tuple[str, ...] = ("probe", "surprise", "straightness", "latent-map")
+    """Which analyses to run."""
+    pairs: int = 50
+    """Surprise: trajectory triples per method."""
+    device: str = "cpu"
+    """Torch device."""
+
+    def __post_init__(self) -> None:
+        for name in ("methods", "analyses"):  # "a,b" and "a b" alike
+            object.__setattr__(self, name, tuple(x for v in getattr(self, name) for x in v.split(",") if x))
+        bad = sorted(set(self.analyses) - {"probe", "surprise", "straightness", "latent-map"})
+        if bad:
+            raise ValueError(f"unknown analyses {bad}; valid: probe, surprise, straightness, latent-map.")
+
+
+def _cmd_probe(args: list[str]) -> None:
+    from lewm_agents.analysis.cell import _write_table
+    from lewm_agents.analysis.probe import ProbeRecipe, probe_run, probe_table
+
+    cfg = tyro.cli(ProbeConfig, args=args, prog="lewm probe", description=ProbeConfig.__doc__)
+    recipe = ProbeRecipe(max_frames=cfg.max_frames, epochs=cfg.epochs)
+    results = {}
+    for run in cfg.runs:
+        r = probe_run(run, cfg.data, recipe=recipe, device=cfg.device)
+        label = r["method"] if r["method"] not in results else f"{r['method']} ({run})"
+        results[label] = r
+    table = probe_table(results)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    _write_table(table, cfg.out / "probe")
+    (cfg.out / "probe_runs.json").write_text(json.dumps(results, indent=2))
+    print(f"{table['title']}\n\n" + (cfg.out / "probe.md").read_text().split("\n\n", 1)[1])
+    print(f"written to {cfg.out / 'probe.md'}, probe.csv, probe.json")
+
+
+def _cmd_surprise(args: list[str]) -> None:
+    from lewm_agents.analysis.surprise import surprise_test
+
+    cfg = tyro.cli(SurpriseConfig, args=args, prog="lewm surprise", description=SurpriseConfig.__doc__)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    from lewm_agents.checkpoint import find_checkpoint, read_checkpoint_meta
+
+    method = read_checkpoint_meta(find_checkpoint(cfg.run)).get("method", "lewm")
+    r = surprise_test(cfg.run, cfg.data, pairs=cfg.pairs, frames=cfg.frames, perturb_step=cfg.perturb_step,
+                      seed=cfg.seed, device=cfg.device, figure=cfg.out / f"{method}_surprise.png")  # fmt: skip
+    (cfg.out / f"{method}_surprise.json").write_text(json.dumps(r, indent=2))
+    k = cfg.perturb_step - 1
+    rows = [("pairs", r["pairs"]), ("env", r["env_id"])]
+    rows += [(f"surprise at the step, {c}", f"{v['mean'][k]:.4g}") for c, v in r["curves"].items()]
+    rows += [(f"paired t-test, {c}", f"t = {t['t']:.2f}, p = {t['p']:.2g}") for c, t in r["tests"].items()]
+    rows += [("written", ", ".join(f["path"] for f in r["figures"]) or str(cfg.out))]
+    _print_table(rows)
+
+
+def _cmd_straightness(args: list[str]) -> None:
+    from lewm_agents.analysis.straightness import checkpoint_straightness, plot_straightness
+
+    cfg = tyro.cli(StraightnessConfig, args=args, prog="lewm straightness", description=StraightnessConfig.__doc__)
+    results = {}
+    for run in cfg.runs:
+        r = checkpoint_straightness(run, cfg.data, paths=cfg.paths, frames=cfg.frames, device=cfg.device)
+        results[r["method"] if r["method"] not in results else str(run)] = r
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    plot_straightness(results, cfg.out / "straightness.png")
+    (cfg.out / "straightness.json").write_text(json.dumps(results, indent=2))
+    rows = [
+        (name, " ".join(f"{e['step']}:{e['straightness']:.3f}" for e in r["checkpoints"]))
+        for name, r in results.items()
+    ]
+    _print_table([*rows, ("written", cfg.out / "straightness.png")])
+
+
+def _cmd_latent_map(args: list[str]) -> None:
+    from lewm_agents.analysis.latent_map import latent_map
+    from lewm_agents.checkpoint import find_checkpoint, read_checkpoint_meta
+
+    cfg = tyro.cli(LatentMapConfig, args=args, prog="lewm latent-map", description=LatentMapConfig.__doc__)
+    method = read_checkpoint_meta(find_checkpoint(cfg.run)).get("method", "lewm")
+    r = latent_map(cfg.run, grid=cfg.grid, device=cfg.device, figure=cfg.out / f"{method}_latent_map.png")
+    rows = [
+        (f"{k}: points, PCA variance in 2-D", f"{v['points']}, {v['pca_explained']:.2f}") for k, v in r["maps"].items()
+    ]
+    _print_table([*rows, ("written", ", ".join(f["path"] for f in r["figures"]) or "(no matplotlib: no figure)")])
+
+
+def _cmd_analyses(args: list[str]) -> None:
+    from lewm_agents.analysis.cell import analyse_cell
+
+    cfg = tyro.cli(AnalysesConfig, args=args, prog="lewm analyses", description=AnalysesConfig.__doc__)
+    r = analyse_cell(cfg.cell, methods=cfg.methods, analyses=cfg.analyses, pairs=cfg.pairs, device=cfg.device)
+    for table in r["tables"]:
+        print(f"{table['title']}\n\n| " + " | ".join(map(str, table["columns"])) + " |")
+        print("|" + "---|" * len(table["columns"]))
+        for row in table["rows"]:
+            print("| " + " | ".join(map(str, row)) + " |")
+        print()
+    print(f"written to {cfg.cell / 'analyses'}")
+
+
 def _cmd_info(args: list[str]) -> None:
     cfg = tyro.cli(InfoConfig, args=args, prog="lewm info", description=InfoConfig.__doc__)
     from lewm_agents.info import summarize
@@ -345,6 +534,11 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "diagnose": _cmd_diagnose,
     "merge": _cmd_merge,
     "video": _cmd_video,
+    "probe": _cmd_probe,
+    "surprise": _cmd_surprise,
+    "straightness": _cmd_straightness,
+    "latent-map": _cmd_latent_map,
+    "analyses": _cmd_analyses,
 }
 
 

@@ -106,6 +106,10 @@ class TrainConfig(Generic[C]):
     """... or their mean per-dimension std below this (SIGReg aims at 1) ..."""
     collapse_patience: int = 3
     """... for this many consecutive logs."""
+    straightness_paths: int = 8
+    """Latent paths (8 frames, one model step apart; validation episodes first, then training ones if too few are
+    long enough) whose temporal straightness is logged with the statistics (``straightness`` in metrics.jsonl and
+    TensorBoard; lewm_agents/analysis/straightness.py); 0: none."""
     resume: bool = False
     """Continue the run in `out` from its newest checkpoint (a run without checkpoints starts fresh)."""
     legacy_env: bool = False
@@ -176,6 +180,7 @@ RUNTIME_ONLY: frozenset[str] = frozenset(
         "collapse_std",
         "collapse_patience",
         "legacy_env",
+        "straightness_paths",
     }
 )
 """TrainConfig fields that change how a run executes or reports, not what it learns: they may differ when a run is

@@ -24,9 +24,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from lewm_agents import distributed
+from lewm_agents.analysis.straightness import StraightnessProbe
 from lewm_agents.checkpoint import (
     CheckpointError,
     list_checkpoints,
@@ -64,6 +66,8 @@ class _Run:
     steps_per_epoch: int
     total_steps: int
     started: float
+    straightness: StraightnessProbe | None = None
+    """Held-out latent paths whose straightness is logged with the statistics (None: off or no long episode)."""
 
 
 def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: float) -> _Run:
@@ -109,8 +113,29 @@ def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: floa
             val_set = None
     steps_per_epoch, total = _schedule(cfg, len(train_set))
     amp = resolve_precision(cfg.precision, device)
+    straight = None
+    if cfg.straightness_paths:
+        try:  # any method's encode, on held-out paths first (then training ones, when too few are long enough)
+            episodes = np.concatenate([val_eps, train_eps])
+            straight = StraightnessProbe(cfg.data, episodes, model_cfg.frameskip, paths=cfg.straightness_paths,
+                                         frames=8, device=device)  # fmt: skip
+        except ValueError:  # no episode is long enough for a path: nothing to log
+            straight = None
     return _Run(
-        cfg, method, model_cfg, device, env, amp, stats, train_set, val_set, meta, steps_per_epoch, total, started
+        cfg,
+        method,
+        model_cfg,
+        device,
+        env,
+        amp,
+        stats,
+        train_set,
+        val_set,
+        meta,
+        steps_per_epoch,
+        total,
+        started,
+        straight,
     )
 
 
@@ -327,6 +352,8 @@ def _loop(run: _Run, learner: Learner, start_step: int, train_seconds: float) ->
             m = learner.step(batch, lr, with_stats=stats_now)
             monitor.step(done, lr, m)
             train_seconds += time.perf_counter() - t0
+            if stats_now and run.straightness is not None:  # not counted as training time
+                monitor.add(done, {"straightness": run.straightness(learner.model)})
             clips_since += batch.size * env.world
             val_now = run.val_set is not None and (done % val_every == 0 or done == run.total_steps)
             if val_now:

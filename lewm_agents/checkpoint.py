@@ -152,6 +152,19 @@ def save_checkpoint(
     return final
 
 
+def write_config(directory: str | os.PathLike, config: dict[str, Any]) -> Path:
+    """Write an edited ``config.json`` into a checkpoint directory with a fresh ``config_sha256``, keeping in
+    ``files_sha256`` only the files the directory holds (e.g. an exported weights-only copy). The hashes of the other
+    files are kept as they are: edit the config, not the weights."""
+    directory = Path(directory)
+    config = json.loads(json.dumps(config))
+    if isinstance(config.get("files_sha256"), dict):
+        config["files_sha256"] = {k: v for k, v in config["files_sha256"].items() if (directory / k).is_file()}
+    config["config_sha256"] = _config_digest(config)
+    _write_json(directory / "config.json", config)
+    return directory / "config.json"
+
+
 def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     """Complete checkpoint directories of a run (``<run>/checkpoints/step_*``), oldest first."""
     root = Path(run_dir) / "checkpoints"

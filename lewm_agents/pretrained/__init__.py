@@ -58,7 +58,7 @@ def export_pretrained(checkpoint: str | Path, name: str, info: dict[str, Any], r
     Raises:
         ValueError: a card field is missing, or the weights and config exceed `MAX_BYTES`.
     """
-    from lewm_agents.checkpoint import find_checkpoint
+    from lewm_agents.checkpoint import find_checkpoint, write_config
 
     need = {"env_id", "data", "protocol", "success_rate", "ci95", "random", "command"}
     if need - set(info):
@@ -73,7 +73,7 @@ def export_pretrained(checkpoint: str | Path, name: str, info: dict[str, Any], r
     shutil.copyfile(src / "model.safetensors", out / "model.safetensors")  # plain 0644 file, not the run's mode
     config = json.loads((src / "config.json").read_text())
     config["pretrained"] = name
-    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    write_config(out, config)  # with a fresh hash of its content, and only the hashes of the files copied
     (out / "card.json").write_text(json.dumps(info, indent=2) + "\n")
     lo, hi = info["ci95"]
     rlo, rhi = info["random"]["ci95"]

@@ -1,6 +1,6 @@
 """TD-MPC-style's hyper-parameter search on TwoRoom, on the budget ``lewm tune-lambda`` spends on LeWM's lambda.
 
-    python benchmarks/tdmpc_tune.py results/tworoom/small/dataset.h5 --out runs/tune-tdmpc
+    python benchmarks/tdmpc_tune.py --data results/tworoom/small/dataset.h5 --out runs/tune-tdmpc
 
 Budget: `lewm tune-lambda` trains about 7 of its 13 candidates (golden-section search) for 500 steps each; this
 script trains 7 candidates for 500 steps each, with the TwoRoom ``small`` cell's recipe for ``tdmpc`` (model, batch,

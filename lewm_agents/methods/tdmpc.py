@@ -4,9 +4,11 @@ learns from environment rewards online; here it learns offline from the same rew
 
 The model, TD-MPC2's pieces at our sizes:
 
-* encoder: TD-MPC2's 64-px conv stack (7/5/3/3 kernels, strides 2/2/2/1, ReLU) -> flatten -> Linear -> SimNorm
-  (softmax over groups of 8). The Linear frees the latent size from the conv map (TD-MPC2 uses the flattened map
-  itself, 32 x 4 x 4 = 512); the latent size is the cell's (LeWM's) ``latent_dim``. No ShiftAug: no other method here
+* encoder: TD-MPC2's 64-px conv stack (7/5/3/3 kernels, strides 2/2/2/1, ReLU) -> flatten -> Linear -> LayerNorm ->
+  SimNorm (softmax over groups of 8). The Linear frees the latent size from the conv map (TD-MPC2 uses the flattened
+  map itself, 32 x 4 x 4 = 512); the latent size is the cell's (LeWM's) ``latent_dim``. The LayerNorm (TD-MPC2's
+  NormedLinear, as its state encoder ends) gives the softmax unit-scale logits: without it, TwoRoom frames, which
+  differ in a small dot, start as near-identical, near-uniform latents. No ShiftAug: no other method here
   gets augmentation.
 * dynamics: an MLP ``(z_t, a_t) -> z_{t+1}`` on action blocks (one step per ``frameskip`` env actions, as LeWM's
   predictor, so planning horizons match), NormedLinear layers (Linear, LayerNorm, Mish), SimNorm output.
@@ -175,7 +177,7 @@ def _mlp(d_in: int, hidden: int, d_out: int, out_act: nn.Module | None = None) -
 
 class ConvEncoder(nn.Module):
     """TD-MPC2's pixel encoder (``common/layers.py:conv``: 7/5/3/3 kernels, strides 2/2/2/1, ReLU, input scaled to
-    [-0.5, 0.5]), then Linear to D and SimNorm."""
+    [-0.5, 0.5]), then NormedLinear to D with SimNorm (TD-MPC2's state-encoder head: Linear, LayerNorm, SimNorm)."""
 
     def __init__(self, image_size: int, channels: int, latent_dim: int, simnorm_dim: int) -> None:
         super().__init__()
@@ -187,11 +189,10 @@ class ConvEncoder(nn.Module):
         side = image_size
         for k, s in ((7, 2), (5, 2), (3, 2), (3, 1)):
             side = (side - k) // s + 1
-        self.out = nn.Linear(c * side * side, latent_dim)
-        self.simnorm = SimNorm(simnorm_dim)
+        self.out = _normed_linear(c * side * side, latent_dim, SimNorm(simnorm_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.simnorm(self.out(self.convs(x)))  # (M, D)
+        return self.out(self.convs(x))  # (M, D)
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:

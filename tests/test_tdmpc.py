@@ -194,3 +194,39 @@ def test_bad_configs_are_refused():
         replace(CFG, discount=1.0)
     with pytest.raises(ValueError, match="hindsight goals"):
         TDMPCObjective(TDMPC(CFG), CFG, None)(Batch(*_batch()[:2]))
+
+
+def _grads(model: TDMPC) -> dict:
+    named = dict(model.named_parameters())
+    keys = ("encoder.out.0.weight", "dynamics.0.0.weight", "reward.2.weight", "values.1.2.weight")
+    return {k: named[k].grad.clone() for k in keys}
+
+
+def _ddp_rank_worker() -> dict:
+    from lewm_agents import distributed
+
+    env, _, owns = distributed.setup("cpu")
+    try:
+        model = _perturbed().eval()  # eval: no EMA step, so both runs bootstrap from the same target
+        ddp = torch.nn.parallel.DistributedDataParallel(TDMPCObjective(model, CFG, None))
+        n = 6 // env.world
+        share = Batch(*(None if t is None else t[env.rank * n : (env.rank + 1) * n] for t in _batch()))
+        loss, _ = ddp(share)
+        loss.backward()
+        return _grads(model)
+    finally:
+        if owns:
+            distributed.teardown()
+
+
+def test_ddp_gradients_equal_the_single_process_ones():
+    """Two gloo processes with 3 clips each, whose goals leave 4 and 9 valid (clip, block) pairs: after DDP's
+    averaging the gradients are the single-process ones (the masked means are normalised over the global batch)."""
+    from lewm_agents.distributed import launch
+
+    model = _perturbed().eval()
+    loss, _ = TDMPCObjective(model, CFG, None)(_batch())
+    loss.backward()
+    got = launch(_ddp_rank_worker, (), 2)
+    for k, ref in _grads(model).items():
+        torch.testing.assert_close(got[k], ref, rtol=1e-4, atol=1e-7, msg=k)

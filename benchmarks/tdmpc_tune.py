@@ -10,7 +10,9 @@ Criterion (no evaluation episodes are used, as tune-lambda uses none): on frame 
 episodes, k uniform in 1..50 env steps (the evaluation's goals lie 25 steps ahead), the Spearman rank correlation
 between the value V(enc(o_t), enc(o_{t+k})) and -k: whether the value orders goals by how far the data's agent was
 from them, which is what the planner's cost relies on. Reported beside it: tune-lambda's probe (held-out R^2 of a ridge
-regression of the state on the latents) and the latents' std and effective rank. Prints a Markdown table and writes
+regression of the state on the latents) and the latents' std and effective rank. A candidate whose value is flat
+(std < `FLAT` over the pairs: its rank correlation is rounding noise) cannot be chosen; if every one is, the first
+(TD-MPC2's defaults) is kept. Prints a Markdown table and writes
 ``out/tdmpc_search.json``. Runs are kept in ``out/runs/<name>`` and reused.
 """
 
@@ -34,14 +36,19 @@ from lewm_agents.tune import TuneConfig, evaluate_run
 
 CANDIDATES: dict[str, dict] = {
     "default": {},
+    "heads x10": {"reward_coef": 1.0, "value_coef": 1.0},
+    "consistency 2": {"consistency_coef": 2.0},
+    "random goals 0.3": {"random_goals": 0.3},
     "discount 0.8": {"discount": 0.8},
     "discount 0.95": {"discount": 0.95},
-    "consistency 2": {"consistency_coef": 2.0},
-    "heads x10": {"reward_coef": 1.0, "value_coef": 1.0},
-    "random goals 0.3": {"random_goals": 0.3},
     "uniform goals": {"goals": HindsightGoals()},
 }
-"""The candidates: TD-MPC2's defaults (with our discount and goal draw), then one change each."""
+"""The candidates, in the order trained: TD-MPC2's defaults (with our discount and goal draw), then one change each
+(the loss balance first: it decides whether the heads can shape the latents)."""
+
+
+FLAT = 1e-3
+"""A value whose std over the scored pairs is below this is flat (it ignores the state and the goal)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ def value_rank_score(run_dir: Path, cfg: SearchConfig, device: torch.device) -> 
     v = np.concatenate(values)
     return {
         "value_spearman": _spearman(v, -k),
+        "value_std": float(v.std()),
         "value_near": float(v[k <= 5].mean()),
         "value_far": float(v[k >= 40].mean()),
     }
@@ -142,7 +150,9 @@ def main(cfg: SearchConfig) -> dict:
         }
         results.append(row)
         print(json.dumps(row), flush=True)
-    best = max(results, key=lambda r: (r["value_spearman"], r["probe_r2"] or 0.0))
+    # a value that is flat across states (std < FLAT) ranks by rounding noise: it cannot win; if all are, the defaults
+    eligible = [r for r in results if r.get("value_std", 1.0) >= FLAT] or results[:1]
+    best = max(eligible, key=lambda r: (r["value_spearman"], r["probe_r2"] or 0.0))
     out = {"criterion": "value_spearman", "chosen": best["name"], "runs": results, "steps": cfg.steps}
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "tdmpc_search.json").write_text(json.dumps(out, indent=2))

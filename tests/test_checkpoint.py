@@ -151,7 +151,7 @@ def test_a_checkpoint_without_a_method_is_lewms(tmp_path):
     (path / "config.json").write_text(json.dumps(cfg))
     ckpt = load_checkpoint(path)
     assert ckpt.method == "lewm" and type(ckpt.model) is LeWM
-    cfg["method"] = "dreamer"
+    cfg["method"] = "dreamerv3"
     (path / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(CheckpointError, match="unknown method 'dreamer'"):
+    with pytest.raises(CheckpointError, match="unknown method 'dreamerv3'"):
         load_checkpoint(path)

@@ -98,9 +98,10 @@ def test_the_loss_is_a_per_sample_mean_so_ddp_averaging_over_equal_shares_is_exa
     assert float(m["recon_loss"]) > 1.0  # summed over pixels, not averaged
 
 
-def test_rollout_is_differentiable_in_the_actions_and_starts_from_the_encoded_state():
+@pytest.mark.parametrize("posterior", ["frame", "rssm"])
+def test_rollout_is_differentiable_in_the_actions_and_starts_from_the_encoded_state(posterior):
     torch.manual_seed(0)
-    model = DreamerWorldModel(CFG).eval()
+    model = DreamerWorldModel(replace(CFG, posterior=posterior)).eval()
     pixels = torch.randint(0, 256, (2, 1, 64, 64, 3), dtype=torch.uint8)
     z = model.encode(pixels)  # (B, 1, D)
     assert z.shape == (2, 1, CFG.latent_dim)
@@ -112,7 +113,7 @@ def test_rollout_is_differentiable_in_the_actions_and_starts_from_the_encoded_st
     assert z_hat.shape == (2, 3, 4, CFG.latent_dim)
     goal = model.encode(torch.randint(0, 256, (2, 1, 64, 64, 3), dtype=torch.uint8))[:, 0]
     for cost in ("stoch_l2", "stoch_kl", "feat_l2"):
-        model.cfg = replace(CFG, plan_cost=cost)
+        model.cfg = replace(CFG, plan_cost=cost, posterior=posterior)
         c = model.goal_cost(z_hat, goal, actions)
         assert c.shape == (2, 3) and bool((c >= 0).all()), cost
     (g,) = torch.autograd.grad(c.sum(), actions)
@@ -148,6 +149,8 @@ def test_parameters_are_within_2x_of_lewm_at_every_scale(scale):
 def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="plan_cost"):
         replace(CFG, plan_cost="cosine")
+    with pytest.raises(ValueError, match="posterior"):
+        replace(CFG, posterior="both")
     with pytest.raises(ValueError, match="classes >= 2"):
         replace(CFG, classes=1)
     with pytest.raises(ValueError, match="image_size 288"):

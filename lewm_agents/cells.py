@@ -119,7 +119,11 @@ PLDM_TWOROOM = {
     "smooth_coeff": 0.742,
     "idm_coeff": 1.07,
 }
-TWOROOM = {"pldm": PLDM_TWOROOM}
+# Dreamer-style's KL scale on TwoRoom, from its recorded search (benchmarks/dreamer_tune.py, tune-lambda's budget and
+# criterion; benchmarks/results/dreamer_tuning.json): DreamerV3's weights x 0.3. At x 1 (DreamerV3's 0.5 / 0.1) and
+# above, the posterior collapses within 500 steps (KL below the free nat, the frame's categoricals constant to 3e-4).
+DREAMER_TWOROOM = {"dyn_scale": 0.15, "rep_scale": 0.03}
+TWOROOM = {"pldm": PLDM_TWOROOM, "dreamer": DREAMER_TWOROOM}
 
 # One row per env (the lewm/* envs of lewm_envs). TwoRoom uses a history of 1 frame, as in the paper's text
 # (reference/lewm.md §2.5).

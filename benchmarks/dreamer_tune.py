@@ -164,11 +164,15 @@ def plot(result: dict, path: Path) -> None:
         ("retrieval_stoch_kl", "v:"),
     ):
         ax.plot(m, [r[key] for r in runs], style, label=key)
+    for r in runs:
+        if r.get("collapsed"):
+            ax.axvline(r["kl_scale"], color="C3", alpha=0.3, lw=4)
     ax.axvline(result["chosen"]["kl_scale"], color="k", ls="--", label="chosen")
+    ax.set_ylim(-1.05, 1.05)  # R^2 far below -1 (imagined latents off the encodings' manifold) is clipped
     ax.set_xscale("log")
     ax.set_xlabel("KL scale m (dyn 0.5 m, rep 0.1 m)")
     ax.set_ylabel("held-out score")
-    ax.set_title("Dreamer-style on TwoRoom: KL-scale search, 500 steps per run")
+    ax.set_title("Dreamer-style, TwoRoom: KL-scale search (500 steps; red: collapsed)", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)

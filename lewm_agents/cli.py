@@ -21,7 +21,7 @@ USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,report,info,mer
              straightness,latent-map,analyses} [--help] ...
 
   collect      record reward-free pixel episodes from a Gymnasium env (or dmc:DOMAIN-TASK) into an HDF5 dataset
-  train        train a method on a dataset (--method lewm|pldm|gcbc, --preset smoke|small|gpu|paper, --devices K)
+  train        train a method on a dataset (--method lewm|pldm|gcbc|dreamer|tdmpc, --preset smoke|small|gpu|paper, --devices K)
   tune-lambda  search the SIGReg weight lambda with short runs scored by a state probe
   eval         evaluate a checkpoint of any method (or the random policy): --protocol dataset-goal (the paper's),
                fixed-target (PushT) or ogbench-tasks (Cube)

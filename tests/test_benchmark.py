@@ -109,7 +109,7 @@ def test_the_evaluation_seed_is_the_specs(tmp_path, monkeypatch):
 def test_methods_accept_commas_and_refuse_unknown_names():
     assert BenchmarkConfig(methods=("lewm,pldm", "random")).methods == ("lewm", "pldm", "random")
     with pytest.raises(ValueError, match="unknown methods"):
-        BenchmarkConfig(methods=("dreamer",))
+        BenchmarkConfig(methods=("dreamerv3",))
 
 
 def test_every_method_is_within_2x_of_lewms_parameters_in_every_cell():

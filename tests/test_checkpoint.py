@@ -157,8 +157,8 @@ def test_a_checkpoint_without_a_method_is_lewms(tmp_path):
     _edit_config(path, lambda cfg: cfg.pop("method"))
     ckpt = load_checkpoint(path)
     assert ckpt.method == "lewm" and type(ckpt.model) is LeWM
-    _edit_config(path, lambda cfg: cfg.update(method="dreamer"))
-    with pytest.raises(CheckpointError, match="unknown method 'dreamer'"):
+    _edit_config(path, lambda cfg: cfg.update(method="dreamerv3"))
+    with pytest.raises(CheckpointError, match="unknown method 'dreamerv3'"):
         load_checkpoint(path)
 
 

@@ -53,7 +53,7 @@ def test_the_record_is_complete(name):
 
 def test_unknown_method_and_a_config_of_another_method_are_refused():
     with pytest.raises(ValueError, match="registered methods: lewm, pldm, gcbc"):
-        get_method("dreamer")
+        get_method("dreamerv3")
     with pytest.raises(ValueError, match="PLDMConfig"):
         replace(train_preset("pldm", "smoke"), model=train_preset("lewm", "smoke").model)
 

@@ -37,7 +37,7 @@ def test_the_package_imports_without_the_env_suite():
     )
     out = _python(code)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "LeWM ['gcbc', 'lewm', 'pldm']"
+    assert out.stdout.strip() == "LeWM ['dreamer', 'gcbc', 'lewm', 'pldm', 'tdmpc']"
     # the blocker does block: importing the envs themselves fails
     out = _python(BLOCK_ENVS + "import lewm_envs")
     assert out.returncode != 0 and "No module named 'lewm_envs'" in out.stderr

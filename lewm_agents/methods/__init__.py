@@ -7,21 +7,23 @@ benchmark and its report) goes through the record and the interfaces of lewm_age
 * ``lewm``: LeWM, the paper's method (prediction MSE + lambda * SIGReg), planned with CEM.
 * ``pldm``: PLDM-style, the same backbone with PLDM's VICReg-family objective, planned with the same solver.
 * ``gcbc``: goal-conditioned behaviour cloning on hindsight goals, acting without a planner.
+* ``dreamer``: Dreamer-style, an RSSM world model (DreamerV3's categorical latents, KL balancing and free bits)
+  trained with pixel reconstruction, planned with the same solver.
 * ``tdmpc``: TD-MPC-style, TD-MPC2's world model with goal-conditioned reward and value heads (hindsight TD), MPPI.
 
 Example:
     >>> sorted(METHODS)
-    ['gcbc', 'lewm', 'pldm', 'tdmpc']
+    ['dreamer', 'gcbc', 'lewm', 'pldm', 'tdmpc']
     >>> get_method("pldm").acts
     'plan'
 """
 
 from __future__ import annotations
 
-from lewm_agents.methods import gcbc, lewm, pldm, tdmpc
+from lewm_agents.methods import dreamer, gcbc, lewm, pldm, tdmpc
 from lewm_agents.methods.method import SCALES, Method, config_from_dict
 
-METHODS: dict[str, Method] = {m.name: m for m in (lewm.METHOD, pldm.METHOD, gcbc.METHOD, tdmpc.METHOD)}
+METHODS: dict[str, Method] = {m.name: m for m in (lewm.METHOD, pldm.METHOD, gcbc.METHOD, dreamer.METHOD, tdmpc.METHOD)}
 """Registered methods by name, in the order reports list them."""
 
 

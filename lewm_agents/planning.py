@@ -93,6 +93,9 @@ class PlanConfig:
     """torch.compile the model's rollout (on CUDA in mode 'reduce-overhead', i.e. replayed as CUDA graphs, which
     removes the kernel-launch overhead that dominates a GPU plan). Each new batch size compiles once (tens of
     seconds); mainly for sampling solvers on a GPU."""
+    chunk_rows: int | None = 4096
+    """Rollout rows (envs x samples) per model call; bigger cost calls run in pieces (`world_model_cost`), so
+    batched planning stays in cache on a CPU. None: one call."""
     seed: int = 0
     """Seed of the planner's own random generator."""
 
@@ -124,6 +127,8 @@ class PlanConfig:
                 f"need 0 <= momentum < 1 and 0 < min_std <= max_std, got {self.momentum}, {self.min_std}, "
                 f"{self.max_std}."
             )
+        if self.chunk_rows is not None and self.chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be >= 1 (or None for one call), got {self.chunk_rows}.")
         if self.time_budget_ms is not None and self.time_budget_ms <= 0:
             raise ValueError(f"time_budget_ms must be positive (or None for no cap), got {self.time_budget_ms}.")
 

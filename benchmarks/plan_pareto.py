@@ -214,24 +214,26 @@ def _table(rows: list[dict[str, Any]], front: list[str]) -> tuple[list[str], lis
     return cols, out
 
 
-def _attach_to_report(cell: Path, env: str, cols: list[str], table: list[list[Any]], note: str) -> bool:
+def report_entries(env: str, cols: list[str], table: list[list[Any]], note: str) -> dict[str, list[dict[str, Any]]]:
+    """The frontier as the report's extra ``figures`` / ``tables`` entries (paths relative to the cell)."""
+    section = "Planning frontier"
+    figure = {"title": f"{env}: success vs planning time", "path": "frontier/frontier.png", "caption": note,
+              "section": section, "method": "lewm"}  # fmt: skip
+    tab = {"title": "Planners", "columns": cols, "rows": table, "caption": note, "section": section, "method": "lewm"}
+    return {"figures": [figure], "tables": [tab]}
+
+
+def _attach_to_report(cell: Path, entries: dict[str, list[dict[str, Any]]]) -> bool:
+    """Put the frontier into the cell's results.json (replacing an earlier one) and rebuild its report."""
     results_path = cell / "results.json"
     if not results_path.is_file():
         return False
     from lewm_agents.report import write_report
 
     results = json.loads(results_path.read_text())
-    keep = lambda entries: [e for e in entries if e.get("section") != "Planning frontier"]  # noqa: E731
-    figure = {
-        "title": f"{env}: success vs planning time",
-        "path": "frontier/frontier.png",
-        "caption": note,
-        "section": "Planning frontier",
-        "method": "lewm",
-    }
-    tab = {"title": "Planners", "columns": cols, "rows": table, "caption": note, "section": "Planning frontier"}
-    results["figures"] = [*keep(results.get("figures", [])), figure]
-    results["tables"] = [*keep(results.get("tables", [])), {**tab, "method": "lewm"}]
+    for key in ("figures", "tables"):
+        kept = [e for e in results.get(key, []) if e.get("section") != "Planning frontier"]
+        results[key] = [*kept, *entries[key]]
     results_path.write_text(json.dumps(results, indent=2))
     write_report(results, cell)
     return True
@@ -266,16 +268,20 @@ def run_env(env: str, given: str | None, cfg: ParetoConfig) -> list[dict[str, An
     _plot(rows_l, front, f"{env}: LeWM planners ({cfg.episodes} pairs, CPU, {torch.get_num_threads()} thread)",
           frontier / "frontier.png")  # fmt: skip
     cols, table = _table(rows_l, front)
+    where = ckpt.relative_to(Path.cwd()) if ckpt.is_relative_to(Path.cwd()) else ckpt
+    threads = torch.get_num_threads()
     note = (
-        f"Checkpoint {ckpt.name} ({scale}); dataset-goal protocol, {cfg.episodes} pairs, all envs planned in one "
-        f"batched call; ms per decision per env on {torch.get_num_threads()} CPU thread(s), encoding included. The "
-        f"planners decide once per 5 blocks (25 env steps, the paper's open-loop plan), the policy alone once per "
-        f"block (5 steps): ms / env step compares them per step."
+        f"LeWM checkpoint {where} ({scale} data), which need not be this cell's own run; dataset-goal protocol, "
+        f"{cfg.episodes} pairs, all envs planned in one batched call; ms per decision per env on {threads} CPU "
+        f"thread(s), encoding included. The planners decide once per 5 blocks (25 env steps, the paper's open-loop "
+        f"plan), the policy alone once per block (5 steps): ms / env step compares them per step."
     )
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(str(c) for c in row) + " |" for row in table]
     (frontier / "frontier.md").write_text(f"# {env}: planning frontier\n\n{note}\n\n" + "\n".join(md) + "\n")
-    if _attach_to_report(cell, env, cols, table, note):
+    entries = report_entries(env, cols, table, note)
+    cache_path.write_text(json.dumps({"env": env, "rows": rows, "goal_policy": pol_info, **entries}, indent=2))
+    if _attach_to_report(cell, entries):
         print(f"added the frontier to {cell / 'results.json'} and rebuilt the report")
     print(f"written to {frontier}")
     return rows_l

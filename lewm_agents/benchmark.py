@@ -321,13 +321,12 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
         "methods": methods,
         "notes": notes,
     }
-    frontier = cell / "frontier" / "frontier.json"  # benchmarks/plan_pareto.py's rows, kept across reruns
+    frontier = cell / "frontier" / "frontier.json"  # benchmarks/plan_pareto.py's figure and table for the report
     if frontier.is_file():
-        extras = json.loads((cell / "results.json").read_text()) if (cell / "results.json").is_file() else {}
+        extras = json.loads(frontier.read_text())
         for key in ("figures", "tables"):
-            kept = [e for e in extras.get(key, []) if e.get("section") == "Planning frontier"]
-            if kept:
-                results[key] = kept
+            if extras.get(key):
+                results[key] = extras[key]
     (cell / "results.json").write_text(json.dumps(results, indent=2))
     (cell / "report.md").write_text(render_report(results))
     _plot(results, cell / "success.png")

@@ -243,7 +243,6 @@ def _method_entry(method: str, r: dict[str, Any], training: dict[str, Any] | Non
         "episodes": r["episodes"],
         "ci95": r["ci95"],
         "plan_ms": r.get("plan_ms"),
-        "plan_precision": r.get("plan_precision"),  # what ran ('auto' is measured on a CPU)
         "train_s": training["train_s"] if training else 0,
         "eval_s": r["seconds"],
         "steps": training["steps"] if training else 0,
@@ -321,12 +320,6 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
         "methods": methods,
         "notes": notes,
     }
-    frontier = cell / "frontier" / "frontier.json"  # benchmarks/plan_pareto.py's figure and table for the report
-    if frontier.is_file():
-        extras = json.loads(frontier.read_text())
-        for key in ("figures", "tables"):
-            if extras.get(key):
-                results[key] = extras[key]
     (cell / "results.json").write_text(json.dumps(results, indent=2))
     (cell / "report.md").write_text(render_report(results))
     _plot(results, cell / "success.png")
@@ -358,7 +351,7 @@ def render_report(results: dict[str, Any]) -> str:
         f"- protocol `{p['name']}`: {p['episodes']} start/goal pairs from the dataset (seed {p['seed']}), goal "
         f"{p['goal_offset']} steps ahead, budget {p['budget']} steps; planner {p['plan']['solver']} "
         f"{p['plan']['num_samples']} samples x {p['plan']['iterations']} iterations, horizon "
-        f"{p['plan']['horizon']} blocks, {p['plan_precision']} precision{_ran(results)}, for every method that plans",
+        f"{p['plan']['horizon']} blocks, {p['plan_precision']} precision, for every method that plans",
         "- ms / decision: wall time of a planning call (or policy query) divided by the envs it decided together",
     ]
     if p.get("success_rule"):
@@ -371,12 +364,6 @@ def render_report(results: dict[str, Any]) -> str:
         lines.append("- videos (agent view | goal): " + ", ".join(f"`{v}`" for v in vids))
     lines += [f"- note: {n}" for n in results.get("notes", [])]
     return "\n".join(lines) + "\n"
-
-
-def _ran(results: dict[str, Any]) -> str:
-    """' (ran: fp32)': the precisions the planning methods ran in, when recorded."""
-    ran = sorted({m["plan_precision"] for m in results["methods"].values() if m.get("plan_precision")})
-    return f" (ran: {', '.join(ran)})" if ran else ""
 
 
 def _plot(results: dict[str, Any], path: Path) -> None:

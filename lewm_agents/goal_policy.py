@@ -184,8 +184,8 @@ def train_goal_policy(
         val_fraction: share of episodes held out for the reported validation loss.
 
     Returns:
-        Metrics: ``loss_start`` (first step), ``loss``, ``val_loss``, ``val_loss_mean_action`` (predicting the mean action), ``encode_s``,
-        ``train_s``, ``parameters``, ``path``.
+        Metrics: ``loss_start`` (first step), ``loss``, ``val_loss``, ``val_loss_mean_action`` (predicting the mean
+        action), ``encode_s``, ``train_s``, ``parameters``, ``path``.
     """
     device = torch.device(device)
     ckpt_dir = find_checkpoint(checkpoint)

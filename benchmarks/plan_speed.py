@@ -1,23 +1,29 @@
-"""Time per plan: LeWM's planner against the obvious rollout and a DINO-WM-sized world model, under one solver.
+"""Time per plan: LeWM's planner against the reference codes' ways of rolling out, batched envs and (opt-in) a
+DINO-WM-sized world model, under one solver.
 
 The paper's configuration: CEM with 300 samples x 30 iterations, horizon 5 blocks, 1 context frame, history 3,
 224-px frames, random weights (speed does not depend on training). Rows:
 
   (a)  ours: start and goal encoded once per plan, the incremental rollout (`LeWM.rollout`);
-  (a0) the same planner with `LeWM.rollout_plain` (re-runs the whole window at every step): the rollout's own gain;
-  (b)  the obvious way: every cost call re-encodes the goal, and every predictor step re-encodes the context frame,
-       re-embeds the actions and re-predicts the whole window (``pred_proj`` on every position);
-  (c)  a DINO-WM-sized model (reference/baselines.md §1.1): 196 patch tokens of 384 dims per frame (frozen ViT-S/14
-       encoder on 196-px frames, run once per plan), a ViT predictor (depth 6, 16 heads x 64, MLP 2048) over
-       384 + 10 (action) + 10 (proprio) = 404-dim tokens with a frame-causal mask, history 3, re-run over the window
-       at every step as DINO-WM does; the cost is the MSE of the last frame's patches and proprio embedding.
+  (a0) stable-worldmodel's way (our re-creation, not its code): encode once per plan, then at every step re-run the
+       predictor over the whole window (`LeWM.rollout_plain`); (a) / (a0) is the rollout's own gain;
+  (b)  the official le-wm code's way (our re-creation, not its code): every cost call re-encodes the start and the
+       goal (2 encodes per call), then re-predicts the whole window at every step (``pred_proj`` on every position);
+  (d)  ``--envs`` envs planned in one call, per env: with the rollout cut into cache-sized pieces (PlanConfig's
+       ``chunk_rows``), and (d0) in one piece; batching pays when (d) is at most (a);
+  (c)  ``--dino``: a DINO-WM-sized model (reference/baselines.md §1.1): 196 patch tokens of 384 dims per frame
+       (frozen ViT-S/14 encoder on 196-px frames, run once per plan), a ViT predictor (depth 6, 16 heads x 64, MLP
+       2048) over 384 + 10 (action) + 10 (proprio) = 404-dim tokens with a frame-causal mask, history 3, re-run over
+       the window at every step as DINO-WM does; the cost is the MSE of the last frame's patches and proprio.
 
-Times are wall-clock (CUDA synchronised), the best of ``--repeats`` interleaved rounds, so the ratios are measured
-side by side. On a CPU use ``--iterations`` (the per-iteration time is exact, the 30-iteration plan is extrapolated
-linearly); (c) runs ``--dino-samples`` x ``--dino-iterations`` and is extrapolated linearly in both.
+``--precision auto`` settles the precision on a CPU by measuring row (a)'s cost call in fp32 and bf16
+(`lewm_agents.runtime.calibrate`) and prints what it measured. Times are wall-clock (CUDA synchronised), the best of
+``--repeats`` rounds; each row is printed as soon as it is measured. On a CPU the default runs 2 iterations per plan
+(the per-iteration time is exact, the 30-iteration plan is extrapolated linearly) and finishes in a few minutes on 2
+cores; (c) runs ``--dino-samples`` x ``--dino-iterations`` and is extrapolated linearly in both.
 
-    python benchmarks/plan_speed.py                            # GPU: the full paper plan for every row
-    python benchmarks/plan_speed.py --iterations 2 --threads 1 # CPU
+    python benchmarks/plan_speed.py                     # CPU: 2 iterations per plan, extrapolated; GPU: 30
+    python benchmarks/plan_speed.py --dino --compile    # add the DINO-WM-sized row and torch.compile
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lewm_agents.model import MODEL_PRESETS, EncoderBlock, LeWM
 from lewm_agents.planning import PlanConfig, RolloutFn, plan, world_model_cost
-from lewm_agents.runtime import Precision, autocast, resolve_device, resolve_precision
+from lewm_agents.runtime import Precision, autocast, calibrate, resolve_device, resolve_precision
 
 PAPER_ITERATIONS = 30
 
@@ -45,8 +51,9 @@ class SpeedConfig:
 
     samples: int = 300
     """CEM samples S per iteration (the paper: 300)."""
-    iterations: int = PAPER_ITERATIONS
-    """CEM iterations actually run per timed plan; the table extrapolates to the paper's 30."""
+    iterations: int | None = None
+    """CEM iterations actually run per timed plan (default: 30 on CUDA, 2 on CPU); the table extrapolates to the
+    paper's 30."""
     topk: int = 30
     """CEM elites."""
     horizon: int = 5
@@ -57,18 +64,20 @@ class SpeedConfig:
     """Samples for row (c); default: ``samples`` on CUDA, 10 on CPU (then extrapolated)."""
     dino_iterations: int | None = None
     """Iterations for row (c); default: ``iterations`` on CUDA, 1 on CPU (then extrapolated)."""
-    repeats: int = 3
+    repeats: int = 2
     """Timed rounds (after one warm-up); each row reports its best round."""
+    envs: int = 4
+    """Envs planned together in rows (d) and (d0); 0 leaves them out."""
     device: str = "auto"
     """'auto' (CUDA when present), 'cpu' or 'cuda'."""
     precision: Precision = "auto"
-    """'auto' is bf16 on CUDA and fp32 on CPU; applied to every row."""
+    """'auto' is bf16 on CUDA and measured on a CPU (fp32 unless bf16 is faster); applied to every row."""
     threads: int | None = None
     """CPU threads for torch (None: torch's default). On a loaded machine 1 thread is the most stable."""
     compile: bool = False
     """Also time (a) with the rollout under torch.compile (mode reduce-overhead on CUDA: CUDA graphs)."""
-    skip_dino: bool = False
-    """Leave out row (c)."""
+    dino: bool = False
+    """Add row (c), the DINO-WM-sized model (minutes on a CPU)."""
     seed: int = 0
     """Seed of the weights, frames and planner."""
 
@@ -139,15 +148,15 @@ class _ViTBlock(nn.Module):
 
 # ---------------------------------------------------------------------------------------------------- the rows
 def obvious_cost(model: LeWM, start: torch.Tensor, goal: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Row (b): re-encode the goal per call and the context frame per predictor step; re-predict whole windows."""
+    """Row (b), the official le-wm code's way: re-encode start and goal per cost call; re-predict whole windows."""
     W = model.cfg.history
 
     def cost(actions: torch.Tensor) -> torch.Tensor:
         B, S, H, Fb = actions.shape
         z_goal = model.encode(goal)[:, 0]  # (B, D)
+        z0 = model.encode(start)  # (B, 1, D), once per call
         preds: list[torch.Tensor] = []
         for h in range(H):
-            z0 = model.encode(start)  # (B, 1, D), every step
             seq = torch.cat([z0.unsqueeze(1).expand(B, S, 1, -1).reshape(B * S, 1, -1), *preds], 1)  # (BS, t, D)
             lo = max(0, seq.shape[1] - W)
             emb = model.embed_actions(actions.reshape(B * S, H, Fb)[:, lo : h + 1])  # (BS, T, D)
@@ -157,13 +166,22 @@ def obvious_cost(model: LeWM, start: torch.Tensor, goal: torch.Tensor) -> Callab
     return cost
 
 
-def build_rows(cfg: SpeedConfig, device: torch.device) -> dict[str, tuple[Callable[[], None], int, int]]:
-    """Each row: a function running one plan, and the (samples, iterations) it runs."""
+def build_model(cfg: SpeedConfig, device: torch.device) -> LeWM:
+    """The paper-sized LeWM with random weights (predictor perturbed so its blocks do work)."""
     torch.manual_seed(cfg.seed)
     mcfg = replace(MODEL_PRESETS["paper"], history=cfg.history, action_dim=2, frameskip=5)
     model = LeWM(mcfg).to(device).eval()
     for p in model.predictor.parameters():  # AdaLN-zero blocks are the identity at init; give them work
         p.data += 0.02 * torch.randn_like(p)
+    return model
+
+
+def build_rows(
+    cfg: SpeedConfig, model: LeWM, iterations: int, device: torch.device
+) -> dict[str, tuple[Callable[[], None], int, int, int]]:
+    """Each row: a function running one plan, the (samples, iterations) it runs, and the envs it plans."""
+    mcfg = model.cfg
+    cfg = replace(cfg, iterations=iterations)
     size = mcfg.image_size
     start = torch.randint(0, 256, (1, 1, size, size, 3), dtype=torch.uint8, device=device)
     goal = torch.randint(0, 256, (1, 1, size, size, 3), dtype=torch.uint8, device=device)
@@ -181,19 +199,30 @@ def build_rows(cfg: SpeedConfig, device: torch.device) -> dict[str, tuple[Callab
     def obvious() -> None:
         plan(obvious_cost(model, start, goal), mean0, pcfg, gen)
 
+    def batched(chunk_rows: int | None) -> Callable[[], None]:
+        n = cfg.envs
+        starts, goals = start.expand(n, -1, -1, -1, -1), goal.expand(n, -1, -1, -1, -1)
+        mean = mean0.expand(n, -1, -1)
+
+        def run() -> None:
+            z, z_goal = model.encode(starts), model.encode(goals)[:, 0]  # (n, 1, D), (n, D)
+            plan(world_model_cost(model, z, z_goal, chunk_rows=chunk_rows), mean, pcfg, gen)
+
+        return run
+
+    S, it = cfg.samples, cfg.iterations
     rows = {
-        "(a) ours: incremental rollout": (ours(model.rollout), cfg.samples, cfg.iterations),
-        "(a0) plain rollout, encode once": (ours(model.rollout_plain), cfg.samples, cfg.iterations),
-        "(b) obvious: re-encode, re-predict": (obvious, cfg.samples, cfg.iterations),
+        "(a) ours: incremental rollout": (ours(model.rollout), S, it, 1),
+        "(a0) swm-style: encode once, window": (ours(model.rollout_plain), S, it, 1),
+        "(b) le-wm-style: encode per call": (obvious, S, it, 1),
     }
+    if cfg.envs > 1:
+        rows[f"(d) {cfg.envs} envs in one call, chunked"] = (batched(PlanConfig().chunk_rows), S, it, cfg.envs)
+        rows[f"(d0) {cfg.envs} envs in one call, 1 piece"] = (batched(None), S, it, cfg.envs)
     if cfg.compile:
         mode = "reduce-overhead" if device.type == "cuda" else "default"
-        rows["(a) ours + torch.compile"] = (
-            ours(torch.compile(model.rollout, mode=mode)),
-            cfg.samples,
-            cfg.iterations,
-        )
-    if not cfg.skip_dino:
+        rows["(a) ours + torch.compile"] = (ours(torch.compile(model.rollout, mode=mode)), S, it, 1)
+    if cfg.dino:
         cuda = device.type == "cuda"
         ds = cfg.dino_samples or (cfg.samples if cuda else 10)
         di = cfg.dino_iterations or (cfg.iterations if cuda else 1)
@@ -206,7 +235,7 @@ def build_rows(cfg: SpeedConfig, device: torch.device) -> dict[str, tuple[Callab
             tok = dino.encode(dpix, dprop)  # (2, 196, 394): start and goal, once per plan
             plan(lambda a: dino.rollout_cost(tok[:1], tok[1:], a), mean0, dcfg, gen)
 
-        rows["(c) DINO-WM-sized, same CEM"] = (dino_plan, ds, di)
+        rows["(c) DINO-WM-sized, same CEM"] = (dino_plan, ds, di, 1)
     return rows
 
 
@@ -217,52 +246,66 @@ def count_gflop(run: Callable[[], None]) -> float:
     return counter.get_total_flops() / 1e9
 
 
+def _precision(cfg: SpeedConfig, model: LeWM, device: torch.device) -> tuple[torch.dtype | None, str]:
+    """The autocast dtype and a line saying how it was chosen (measured for 'auto' on a CPU)."""
+    if cfg.precision != "auto" or device.type != "cpu":
+        amp = resolve_precision(cfg.precision, device)
+        return amp, f"precision {'bf16' if amp else 'fp32'} ({cfg.precision})"
+    z = torch.zeros(1, 1, model.cfg.latent_dim, device=device)
+    actions = torch.randn(1, cfg.samples, cfg.horizon, model.cfg.action_block_dim, device=device)
+    cost = world_model_cost(model, z, z[:, 0])
+    cal = calibrate(lambda: cost(actions), device, ("plan_speed", cfg.samples, cfg.horizon, cfg.history), repeats=2)
+    measured = ", ".join(f"{k} {v:.0f} ms" for k, v in cal.ms.items())
+    return cal.dtype, f"precision {cal.precision} (auto: one cost call measured, {measured})"
+
+
 def main(cfg: SpeedConfig) -> None:
     device = resolve_device(cfg.device)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    amp = resolve_precision(cfg.precision, device)
+    iterations = cfg.iterations or (PAPER_ITERATIONS if device.type == "cuda" else 2)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    rows = build_rows(cfg, device)
-    times: dict[str, list[float]] = {name: [] for name in rows}
-    gflop: dict[str, float] = {}
+    model = build_model(cfg, device)
+    with torch.inference_mode():
+        amp, how = _precision(cfg, model, device)
+    rows = build_rows(cfg, model, iterations, device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(
+        f"device {device} ({gpu}), {how}, threads {torch.get_num_threads()}; CEM {cfg.samples} samples, "
+        f"H={cfg.horizon}, history {cfg.history}, 1 context frame, 224-px frames; best of {cfg.repeats}",
+        flush=True,
+    )
+    header = (
+        f"{'row':<40} {'measured':>10} {'ms/iter':>10} {'ms/plan @' + str(cfg.samples) + 'x30':>16} "
+        f"{'GFLOP/plan':>11} {'TFLOP/s':>8} {'x ours':>8}"
+    )
+    print(header)
+    print("-" * len(header), flush=True)
+    ref = None
     with torch.inference_mode(), autocast(device, amp):
-        for name, (run, _, _) in rows.items():
+        for name, (run, s, it, envs) in rows.items():
             run()  # warm-up (and compilation)
-            gflop[name] = count_gflop(run)
-        for _ in range(cfg.repeats):  # interleaved, so a burst of load hits every row alike
-            for name, (run, _, _) in rows.items():
+            gflop = count_gflop(run)
+            times = []
+            for _ in range(cfg.repeats):
                 sync()
                 t0 = time.perf_counter()
                 run()
                 sync()
-                times[name].append(1000 * (time.perf_counter() - t0))
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(
-        f"device {device} ({gpu}), precision {amp or torch.float32}, threads {torch.get_num_threads()}; "
-        f"CEM {cfg.samples} samples, H={cfg.horizon}, history {cfg.history}, 1 context frame, 224-px frames; "
-        f"best of {cfg.repeats}"
-    )
-    header = (
-        f"{'row':<38} {'measured':>10} {'ms/iter':>10} {'ms/plan @' + str(cfg.samples) + 'x30':>16} "
-        f"{'GFLOP/plan':>11} {'TFLOP/s':>8} {'x ours':>8}"
-    )
-    print(header)
-    print("-" * len(header))
-    ref = None
-    for name, (_, s, it) in rows.items():
-        best = min(times[name])
-        scale = cfg.samples / s  # linear in samples (only row (c) may run fewer)
-        per_iter = best / it * scale
-        full = per_iter * PAPER_ITERATIONS
-        flop = gflop[name] / it * scale * PAPER_ITERATIONS
-        ref = ref or full
-        extrap = "" if (it == PAPER_ITERATIONS and s == cfg.samples) else "*"
-        print(
-            f"{name:<38} {f'{s}x{it}':>10} {per_iter:>10.1f} {f'{full:.0f}{extrap}':>16} {flop:>11.0f} "
-            f"{flop / full:>8.2f} {full / ref:>8.1f}"
-        )
+                times.append(1000 * (time.perf_counter() - t0))
+            scale = cfg.samples / s / envs  # linear in samples (only row (c) may run fewer); per env
+            per_iter = min(times) / it * scale
+            full = per_iter * PAPER_ITERATIONS
+            flop = gflop / it * scale * PAPER_ITERATIONS
+            ref = ref or full
+            extrap = "" if (it == PAPER_ITERATIONS and s == cfg.samples) else "*"
+            print(
+                f"{name:<40} {f'{s}x{it}':>10} {per_iter:>10.1f} {f'{full:.0f}{extrap}':>16} {flop:>11.0f} "
+                f"{flop / full:>8.2f} {full / ref:>8.1f}",
+                flush=True,
+            )
     print("* extrapolated linearly from the measured samples x iterations to the paper's 300 x 30 (per sample count)")
+    print("rows (d), (d0): per env, the call's time divided by the envs it planned")
 
 
 if __name__ == "__main__":

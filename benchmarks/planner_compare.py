@@ -1,5 +1,5 @@
-"""Compare the solvers (CEM, MPPI, gradient) on one checkpoint of a world-model method: the cost they reach and the
-success they get.
+"""Compare the solvers (CEM, iCEM, MPPI, gradient) on one checkpoint of a world-model method: the cost they reach
+and the success they get.
 
 For N start/goal pairs drawn from the dataset (the paper's protocol, `lewm_agents.evaluate`), every solver plans once
 from the start frame; the table reports the model's cost of the plan *as executed* (clipped to the action space), the

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -25,7 +25,10 @@ from lewm_agents.data import ActionStats
 from lewm_agents.methods import get_method
 from lewm_agents.planning import PlanConfig, clamped, normalized_bounds, plan, world_model_cost
 from lewm_agents.protocols import Policy, WorldModel
-from lewm_agents.runtime import Precision, autocast, resolve_device, resolve_precision
+from lewm_agents.runtime import Calibration, Precision, autocast, calibrate, resolve_device, resolve_precision
+
+if TYPE_CHECKING:
+    from lewm_agents.goal_policy import GoalPolicy
 
 
 class _GoalAgent:
@@ -49,7 +52,10 @@ class _GoalAgent:
                 f"{action_space}. Use a checkpoint trained on data from this env."
             )
         self.device = resolve_device(device)
+        self.precision = precision
         self.amp = resolve_precision(precision, self.device)
+        self.calibration: Calibration | None = None
+        """What the ``precision="auto"`` measurement chose on a CPU (None until the first decision, or when fixed)."""
         self.model = model.to(self.device).eval()
         self.action_space = action_space
         self.stats = action_stats
@@ -232,6 +238,7 @@ class _GoalAgent:
     def _refill(self, frames: np.ndarray, goals: np.ndarray | None, need: list[int]) -> None:
         """Decide for the envs in ``need`` (one batched call, timed) and queue their env actions."""
         goal_z = self._goal_latents(goals, need, len(frames))  # (n, D)
+        self._calibrate(len(need))
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         t0 = time.perf_counter()
@@ -253,6 +260,14 @@ class _GoalAgent:
         """Action blocks to execute ``(n, r, F)`` (z-scored) for current latents ``(n, 1, D)`` and goals ``(n, D)``;
         also the solver iterations and whether a time budget cut them."""
         raise NotImplementedError
+
+    def _calibrate(self, n: int) -> None:
+        """Before a decision for ``n`` envs (untimed): settle ``precision="auto"`` by measurement where needed."""
+
+    @property
+    def precision_used(self) -> str:
+        """The precision decisions run in: 'bf16' or 'fp32' (after calibration, for ``auto`` on a CPU)."""
+        return "bf16" if self.amp is not None else "fp32"
 
 
 class MPCAgent(_GoalAgent):
@@ -288,11 +303,19 @@ class MPCAgent(_GoalAgent):
         config: PlanConfig | None = None,
         device: str | torch.device = "auto",
         precision: Precision = "auto",
+        goal_policy: GoalPolicy | None = None,
     ) -> None:
         super().__init__(
             model, action_space=action_space, action_stats=action_stats, device=device, precision=precision
         )
         self.config = config or PlanConfig()
+        if self.config.policy != "off" and goal_policy is None:
+            raise ValueError(
+                f"PlanConfig(policy={self.config.policy!r}) needs a goal policy: train one beside the checkpoint with "
+                f"`lewm train-policy RUN` and build the agent with from_checkpoint / load_agent (they load it), or "
+                f"pass goal_policy=load_goal_policy(RUN); or plan with policy='off'."
+            )
+        self.goal_policy = None if goal_policy is None else goal_policy.to(self.device).eval()
         self._rollout: Any = None  # None: the model's own rollout
         if self.config.compile:
             mode = "reduce-overhead" if self.device.type == "cuda" else "default"
@@ -329,6 +352,7 @@ class MPCAgent(_GoalAgent):
             config=config,
             device=device,
             precision=precision,
+            goal_policy=_goal_policy_for(path, config, device),
         )
 
     @classmethod
@@ -369,8 +393,21 @@ class MPCAgent(_GoalAgent):
         """The planner's cost ``(n, S, H, F) -> (n, S)`` from current latents ``(n, T0, D)`` toward goals ``(n, D)``:
         the world model's ``goal_cost`` of its rollout, scoring the candidates clamped to the action space when
         ``clamp`` (default: ``config.clamp_actions``)."""
-        cost = world_model_cost(self.model, z, z_goal, rollout=self._rollout)
+        cost = world_model_cost(self.model, z, z_goal, rollout=self._rollout, chunk_rows=self.config.chunk_rows)
         return clamped(cost, *self._bounds) if (self.config.clamp_actions if clamp is None else clamp) else cost
+
+    def _calibrate(self, n: int) -> None:
+        if self.precision != "auto" or self.device.type != "cpu" or self.config.policy == "only":
+            return
+        cfg, F, D = self.config, self.model.frameskip * self.model.action_dim, self.model.latent_dim
+        z, goal = torch.zeros(n, 1, D, device=self.device), torch.zeros(n, D, device=self.device)
+        actions = torch.randn(n, cfg.num_samples, cfg.horizon, F, generator=torch.Generator().manual_seed(0))
+        cost = self.cost(z, goal)
+        size = sum(p.numel() for p in self.model.parameters())
+        self.calibration = calibrate(
+            lambda: cost(actions), self.device, ("plan", type(self.model).__name__, size, D, tuple(actions.shape))
+        )
+        self.amp = self.calibration.dtype
 
     def _decide(self, z: torch.Tensor, z_goal: torch.Tensor, need: list[int]) -> tuple[torch.Tensor, int, bool]:
         cfg = self.config
@@ -380,8 +417,18 @@ class MPCAgent(_GoalAgent):
             tail = self._tails[i]
             if cfg.warm_start and tail is not None and len(tail):
                 mean[j, : len(tail)] = tail  # the unexecuted part of the last plan, shifted to the front
+        extra = None
+        if self.goal_policy is not None and cfg.policy != "off":
+            with torch.no_grad():
+                proposal = self.goal_policy.act(z[:, -1], z_goal).float()  # (n, H', F)
+            if cfg.policy == "only":  # the fast mode: no search, one block per query
+                return proposal[:, :1], 0, False
+            seeded = torch.zeros_like(mean)  # (n, H, F): the proposal, zero-padded to the horizon
+            k = min(cfg.horizon, proposal.shape[1])
+            seeded[:, :k] = proposal[:, :k]
+            mean, extra = seeded, mean[:, None]  # start from the proposal; the warm start still competes
         with torch.no_grad(), autocast(self.device, self.amp):  # the gradient solver turns autograd back on
-            result = plan(self.cost(z, z_goal), mean, cfg, self._gen)
+            result = plan(self.cost(z, z_goal), mean, cfg, self._gen, extra=extra)
         blocks = result.actions.float()  # (n, H, F)
         r = cfg.executed_blocks
         for j, i in enumerate(need):
@@ -454,6 +501,15 @@ def _check_acts(method: str, acts: str, path: Any) -> None:
         )
 
 
+def _goal_policy_for(path: Any, config: PlanConfig | None, device: Any) -> GoalPolicy | None:
+    """The goal policy beside a checkpoint, when the plan config uses one."""
+    if config is None or config.policy == "off":
+        return None
+    from lewm_agents.goal_policy import load_goal_policy
+
+    return load_goal_policy(path, device=resolve_device(device))
+
+
 def load_agent(
     path: str | os.PathLike,
     *,
@@ -471,7 +527,7 @@ def load_agent(
     ckpt = load_checkpoint(path, device=resolve_device(device))
     common = dict(action_space=action_space, action_stats=ckpt.action_stats, device=device, precision=precision)
     if get_method(ckpt.method).acts == "plan":
-        return MPCAgent(ckpt.model, config=plan, **common)
+        return MPCAgent(ckpt.model, config=plan, goal_policy=_goal_policy_for(path, plan, device), **common)
     return PolicyAgent(ckpt.model, **common)
 
 

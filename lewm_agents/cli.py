@@ -1,6 +1,6 @@
 """The ``lewm`` command (tyro over frozen dataclasses): ``collect``, ``train``, ``tune-lambda``, ``eval``,
-``benchmark``, ``report``, ``info``, ``merge``, ``video``, ``diagnose`` and the latent analyses ``probe``,
-``surprise``, ``straightness``, ``latent-map`` and ``analyses``.
+``benchmark``, ``report``, ``info``, ``merge``, ``video``, ``diagnose``, ``train-policy`` and the latent analyses
+``probe``, ``surprise``, ``straightness``, ``latent-map`` and ``analyses``.
 
 Nothing imports this module; it parses arguments, calls the library, and prints what the library returns.
 """
@@ -17,11 +17,13 @@ from typing import Any
 
 import tyro
 
-USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,report,info,merge,video,diagnose,probe,surprise,
-             straightness,latent-map,analyses} [--help] ...
+USAGE = """usage: lewm {collect,train,train-policy,tune-lambda,eval,benchmark,report,info,merge,video,diagnose,probe,
+             surprise,straightness,latent-map,analyses} [--help] ...
 
   collect      record reward-free pixel episodes from a Gymnasium env (or dmc:DOMAIN-TASK) into an HDF5 dataset
-  train        train a method on a dataset (--method lewm|pldm|gcbc|dreamer|tdmpc, --preset smoke|small|gpu|paper, --devices K)
+  train        train a method on a dataset (--method lewm|pldm|gcbc|dreamer|tdmpc, --preset smoke|small|gpu|paper,
+               --devices K)
+  train-policy train the amortized goal policy of a world-model run on its frozen latents (the planner's fast mode)
   tune-lambda  search the SIGReg weight lambda with short runs scored by a state probe
   eval         evaluate a checkpoint of any method (or the random policy): --protocol dataset-goal (the paper's),
                fixed-target (PushT) or ogbench-tasks (Cube)
@@ -134,6 +136,46 @@ def _cmd_train(args: list[str]) -> None:
     from lewm_agents.train.entry import main  # shared with torchrun -m lewm_agents.train
 
     main(args)
+
+
+@dataclass(frozen=True)
+class TrainPolicyConfig:
+    """Train the amortized goal policy of a world-model checkpoint (lewm_agents/goal_policy.py) on hindsight pairs of
+    its dataset's frozen latents; it is saved beside the checkpoint (goal_policy.safetensors + goal_policy.json) and
+    used by PlanConfig(policy='only' | 'seed')."""
+
+    run: tyro.conf.Positional[Path]
+    """Run directory or checkpoint directory of a world model (lewm, pldm)."""
+    data: Path | None = None
+    """The dataset (default: the checkpoint's training data)."""
+    steps: int = 3000
+    """Optimiser steps."""
+    batch_size: int = 256
+    """Pairs per step."""
+    hidden: int = 256
+    """Width of the policy MLP."""
+    blocks: int = 5
+    """Action blocks predicted per query (the planner's horizon)."""
+    max_goal_steps: int = 50
+    """Hindsight goals lie up to this many env steps ahead."""
+    device: str = "auto"
+    """Torch device."""
+
+
+def _cmd_train_policy(args: list[str]) -> None:
+    cfg = tyro.cli(TrainPolicyConfig, args=args, prog="lewm train-policy", description=TrainPolicyConfig.__doc__)
+    from lewm_agents.goal_policy import GoalPolicyConfig, train_goal_policy
+    from lewm_agents.runtime import resolve_device
+
+    pcfg = GoalPolicyConfig(
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        hidden=cfg.hidden,
+        blocks=cfg.blocks,
+        max_goal_steps=cfg.max_goal_steps,
+    )
+    result = train_goal_policy(cfg.run, cfg.data, pcfg, device=resolve_device(cfg.device))
+    _print_table([(k, v) for k, v in result.items()])
 
 
 def _cmd_tune_lambda(args: list[str]) -> None:
@@ -526,6 +568,7 @@ def _cmd_info(args: list[str]) -> None:
 COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "collect": _cmd_collect,
     "train": _cmd_train,
+    "train-policy": _cmd_train_policy,
     "tune-lambda": _cmd_tune_lambda,
     "eval": _cmd_eval,
     "benchmark": _cmd_benchmark,

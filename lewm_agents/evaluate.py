@@ -414,7 +414,10 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
             plan_iterations=float(iters.mean()),
             plan_iterations_min=int(iters.min()),
             plan_budget_hits=int(np.sum(policy.plan_budget_hits)),
+            plan_precision=policy.precision_used,  # what ran ('auto' is settled by measurement on a CPU)
         )
+        if getattr(policy, "calibration", None) is not None:
+            result["plan_calibration_ms"] = policy.calibration.ms
     if acts == "plan":
         result["plan_config"] = asdict(cfg.plan)
     if out:

@@ -1,9 +1,11 @@
 """Planners over one seam: ``cost(actions (B, S, H, F)) -> (B, S)``, lower is better (reference/lewm.md §5).
 
 A planner knows nothing of models or environments: it searches normalised action blocks for B independent problems
-at once, from an initial mean (zeros, or the warm start from the last plan). Three solvers:
+at once, from an initial mean (zeros, the warm start from the last plan, or a goal policy's proposal) and optional
+extra candidates scored in the first iteration. Four solvers:
 
 * `cem`, the paper's cross-entropy method (SWM ``CEMSolver``, §5.2);
+* `icem`, the improved CEM (coloured noise, population decay, elite reuse; lewm_agents/icem.py);
 * `mppi`, TD-MPC2-style path integral: elites weighted by their cost, mean with momentum, std refitted and clamped;
 * `gradient`, the official ``GradientSolver``: AdamW on S sampled sequences through the differentiable rollout.
 
@@ -40,8 +42,13 @@ class PlanConfig:
     """How the agent plans. Defaults are the paper's CEM (reference/lewm.md §5.2, DINO-WM's configuration);
     `PLAN_PRESETS` holds each solver's reference settings."""
 
-    solver: Literal["cem", "mppi", "gradient"] = "cem"
-    """'cem' (the paper's), 'mppi' (TD-MPC2-style) or 'gradient' (AdamW through the rollout)."""
+    solver: Literal["cem", "icem", "mppi", "gradient"] = "cem"
+    """'cem' (the paper's), 'icem' (improved CEM), 'mppi' (TD-MPC2-style) or 'gradient' (AdamW through the
+    rollout)."""
+    policy: Literal["off", "seed", "only"] = "off"
+    """The amortized goal policy (lewm_agents/goal_policy.py, trained by ``lewm train-policy``): 'off' plans alone;
+    'seed' starts the solver from the policy's proposal (the warm start joins as an extra candidate); 'only' acts
+    with the policy without search (one block per query), the fast mode."""
     num_samples: int = 300
     """Candidate action sequences S per iteration (gradient: sequences optimised in parallel; the official 100)."""
     iterations: int = 30
@@ -61,7 +68,13 @@ class PlanConfig:
     """mppi: elite weights are softmax(-(cost - best) / (temperature * (worst elite - best))): relative to the elites'
     cost range, so one value suits any latent scale; small -> the best elite, large -> the plain elite mean."""
     momentum: float = 0.1
-    """mppi: share of the previous mean kept at each update (TD-MPC's 0.1)."""
+    """mppi, icem: share of the previous mean (icem: and std) kept at each update (TD-MPC's and iCEM's 0.1)."""
+    noise_beta: float = 2.0
+    """icem: colour of the sampling noise along the horizon (0 white as CEM, iCEM's 2 smooth)."""
+    population_decay: float = 1.25
+    """icem: samples shrink by this factor per iteration (iCEM's gamma), down to 2 * topk."""
+    keep_elites: float = 0.3
+    """icem: share of the elites carried into the next iteration (iCEM's 0.3)."""
     min_std: float = 0.05
     """mppi: floor of the refitted standard deviation (TD-MPC2's), so the search never collapses to a point."""
     max_std: float = 2.0
@@ -80,12 +93,22 @@ class PlanConfig:
     """torch.compile the model's rollout (on CUDA in mode 'reduce-overhead', i.e. replayed as CUDA graphs, which
     removes the kernel-launch overhead that dominates a GPU plan). Each new batch size compiles once (tens of
     seconds); mainly for sampling solvers on a GPU."""
+    chunk_rows: int | None = 4096
+    """Rollout rows (envs x samples) per model call; bigger cost calls run in pieces (`world_model_cost`), so
+    batched planning stays in cache on a CPU. None: one call."""
     seed: int = 0
     """Seed of the planner's own random generator."""
 
     def __post_init__(self) -> None:
-        if self.solver not in ("cem", "mppi", "gradient"):
-            raise ValueError(f"unknown solver {self.solver!r}; valid: 'cem', 'mppi', 'gradient'.")
+        if self.solver not in ("cem", "icem", "mppi", "gradient"):
+            raise ValueError(f"unknown solver {self.solver!r}; valid: 'cem', 'icem', 'mppi', 'gradient'.")
+        if self.policy not in ("off", "seed", "only"):
+            raise ValueError(f"unknown policy mode {self.policy!r}; valid: 'off', 'seed', 'only'.")
+        if self.noise_beta < 0 or self.population_decay < 1 or not 0 <= self.keep_elites <= 1:
+            raise ValueError(
+                f"need noise_beta >= 0, population_decay >= 1 and 0 <= keep_elites <= 1; got {self.noise_beta}, "
+                f"{self.population_decay}, {self.keep_elites}."
+            )
         if self.num_samples < 2 or not 1 <= self.topk <= self.num_samples:
             raise ValueError(
                 f"need num_samples >= 2 and 1 <= topk <= num_samples, got {self.num_samples}, {self.topk}."
@@ -104,6 +127,8 @@ class PlanConfig:
                 f"need 0 <= momentum < 1 and 0 < min_std <= max_std, got {self.momentum}, {self.min_std}, "
                 f"{self.max_std}."
             )
+        if self.chunk_rows is not None and self.chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be >= 1 (or None for one call), got {self.chunk_rows}.")
         if self.time_budget_ms is not None and self.time_budget_ms <= 0:
             raise ValueError(f"time_budget_ms must be positive (or None for no cap), got {self.time_budget_ms}.")
 
@@ -115,19 +140,30 @@ class PlanConfig:
 
 PLAN_PRESETS: dict[str, PlanConfig] = {
     "cem": PlanConfig(),
+    "icem": PlanConfig(solver="icem", num_samples=100, iterations=10, topk=10),
     "mppi": PlanConfig(solver="mppi"),
     "gradient": PlanConfig(solver="gradient", num_samples=100, iterations=30, lr=0.1),
 }
-"""Reference settings per solver: the paper's CEM; MPPI on CEM's budget; the official GradientSolver (AdamW, lr 0.1,
-30 steps, 100 samples)."""
+"""Reference settings per solver: the paper's CEM; iCEM at a third of CEM's samples and iterations; MPPI on CEM's
+budget; the official GradientSolver (AdamW, lr 0.1, 30 steps, 100 samples)."""
 
 
-def _sample(mean: torch.Tensor, std: torch.Tensor, num_samples: int, generator: torch.Generator | None) -> torch.Tensor:
-    """S candidates around each mean ``(B, H, F)``, candidate 0 pinned to the mean: ``(B, S, H, F)``."""
+def _sample(
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    num_samples: int,
+    generator: torch.Generator | None,
+    extra: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """S candidates around each mean ``(B, H, F)``, candidate 0 pinned to the mean and candidates 1..E replaced by
+    ``extra (B, E, H, F)`` when given: ``(B, S, H, F)``."""
     B, H, F = mean.shape
     noise = torch.randn(B, num_samples, H, F, device=mean.device, generator=generator)  # (B, S, H, F)
     candidates = mean.unsqueeze(1) + std.unsqueeze(1) * noise  # (B, S, H, F)
     candidates[:, 0] = mean  # the current mean always competes
+    if extra is not None:
+        e = min(extra.shape[1], num_samples - 1)
+        candidates[:, 1 : 1 + e] = extra[:, :e].to(candidates.dtype)  # (B, e, H, F)
     return candidates
 
 
@@ -146,6 +182,7 @@ def cem(
     iterations: int = 30,
     topk: int = 30,
     init_std: float = 1.0,
+    extra: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     stop: StopFn | None = None,
 ) -> torch.Tensor:
@@ -157,6 +194,7 @@ def cem(
     Args:
         cost: ``(B, S, H, F) -> (B, S)``.
         mean: initial mean ``(B, H, F)`` (zeros, or a warm start).
+        extra: candidates ``(B, E, H, F)`` scored in the first iteration (a policy's proposal, a warm start).
         stop: optional early stop (see `StopFn`), e.g. a `TimeBudget`.
 
     Returns:
@@ -167,7 +205,7 @@ def cem(
     for i in range(iterations):
         if i and stop is not None and stop(i):
             break
-        candidates = _sample(mean, std, num_samples, generator)  # (B, S, H, F)
+        candidates = _sample(mean, std, num_samples, generator, extra if i == 0 else None)  # (B, S, H, F)
         elites, _ = _elites(candidates, cost(candidates), topk)  # (B, k, H, F)
         mean, std = elites.mean(1), elites.std(1, correction=int(topk > 1))  # (B, H, F) each (SWM: unbiased)
     return mean
@@ -185,6 +223,7 @@ def mppi(
     momentum: float = 0.1,
     min_std: float = 0.05,
     max_std: float = 2.0,
+    extra: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     stop: StopFn | None = None,
 ) -> torch.Tensor:
@@ -197,6 +236,7 @@ def mppi(
     Args:
         cost: ``(B, S, H, F) -> (B, S)``.
         mean: initial mean ``(B, H, F)``.
+        extra: candidates ``(B, E, H, F)`` scored in the first iteration.
         stop: optional early stop (see `StopFn`).
 
     Returns:
@@ -207,7 +247,7 @@ def mppi(
     for i in range(iterations):
         if i and stop is not None and stop(i):
             break
-        candidates = _sample(mean, std, num_samples, generator)  # (B, S, H, F)
+        candidates = _sample(mean, std, num_samples, generator, extra if i == 0 else None)  # (B, S, H, F)
         elites, elite_costs = _elites(candidates, cost(candidates), topk)  # (B, k, H, F), (B, k)
         gap = elite_costs - elite_costs[:, :1]  # (B, k), >= 0
         spread = gap[:, -1:].clamp_min(1e-12)  # (B, 1): scale-free temperature
@@ -227,6 +267,7 @@ def gradient(
     init_std: float = 1.0,
     lr: float = 0.1,
     weight_decay: float = 0.01,
+    extra: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     stop: StopFn | None = None,
 ) -> torch.Tensor:
@@ -240,13 +281,15 @@ def gradient(
     Args:
         cost: ``(B, S, H, F) -> (B, S)``, differentiable.
         mean: initial mean ``(B, H, F)``.
+        extra: starting points ``(B, E, H, F)`` that replace samples 1..E.
         stop: optional early stop (see `StopFn`).
 
     Returns:
         The best optimised sequence ``(B, H, F)``.
     """
     with torch.inference_mode(False), torch.enable_grad():
-        x = _sample(mean.detach().clone(), torch.full_like(mean, init_std), num_samples, generator)  # (B, S, H, F)
+        std0 = torch.full_like(mean, init_std)  # (B, H, F)
+        x = _sample(mean.detach().clone(), std0, num_samples, generator, extra)  # (B, S, H, F)
         x.requires_grad_(True)
         opt = torch.optim.AdamW([x], lr=lr, weight_decay=weight_decay)
         for i in range(iterations):
@@ -272,10 +315,14 @@ def world_model_cost(
     context_actions: torch.Tensor | None = None,
     *,
     rollout: RolloutFn | None = None,
+    chunk_rows: int | None = None,
 ) -> CostFn:
     """The planning cost of a world model: ``model.goal_cost`` of its rollout of the candidates.
 
-    The context and goal are encoded once, by the caller; every cost call only rolls the model out.
+    The context and goal are encoded once, by the caller; every cost call only rolls the model out. With
+    ``chunk_rows``, the B x S rollouts run in pieces of at most that many rows (whole envs together while they fit,
+    else slices of one env's samples): on a CPU a rollout's activations then stay in cache, so planning many envs in
+    one call costs no more per env than planning them one by one.
 
     Args:
         model: a `lewm_agents.protocols.WorldModel`.
@@ -286,9 +333,25 @@ def world_model_cost(
     """
     roll = rollout or model.rollout
 
+    def whole(actions: torch.Tensor, sl: slice = slice(None)) -> torch.Tensor:
+        ctx = None if context_actions is None else context_actions[sl]
+        z_hat = roll(z[sl], actions, ctx)  # (b, S, H, D)
+        return model.goal_cost(z_hat, z_goal[sl], actions)  # (b, S)
+
     def cost(actions: torch.Tensor) -> torch.Tensor:
-        z_hat = roll(z, actions, context_actions)  # (B, S, H, D)
-        return model.goal_cost(z_hat, z_goal, actions)  # (B, S)
+        B, S = actions.shape[:2]
+        if chunk_rows is None or B * S <= chunk_rows:
+            return whole(actions)
+        if S <= chunk_rows:  # groups of whole envs
+            per = chunk_rows // S
+            return torch.cat([whole(actions[b : b + per], slice(b, b + per)) for b in range(0, B, per)])  # (B, S)
+        rows = [
+            torch.cat(
+                [whole(actions[b : b + 1, s : s + chunk_rows], slice(b, b + 1)) for s in range(0, S, chunk_rows)], 1
+            )
+            for b in range(B)
+        ]  # B x (1, S)
+        return torch.cat(rows)  # (B, S)
 
     return cost
 
@@ -342,8 +405,15 @@ class PlanResult:
     """The time budget cut the solve short."""
 
 
-def plan(cost: CostFn, mean: torch.Tensor, config: PlanConfig, generator: torch.Generator | None = None) -> PlanResult:
-    """Run the configured solver from ``mean (B, H, F)`` under the config's time budget, if any.
+def plan(
+    cost: CostFn,
+    mean: torch.Tensor,
+    config: PlanConfig,
+    generator: torch.Generator | None = None,
+    extra: torch.Tensor | None = None,
+) -> PlanResult:
+    """Run the configured solver from ``mean (B, H, F)`` under the config's time budget, if any; ``extra (B, E, H,
+    F)`` candidates (a policy's proposal, last plan's tail) are scored in the first iteration.
 
     Example:
         >>> target = torch.ones(1, 2, 3)
@@ -361,8 +431,23 @@ def plan(cost: CostFn, mean: torch.Tensor, config: PlanConfig, generator: torch.
         done[0] = i
         return budget is not None and budget(i)
 
-    common = dict(num_samples=config.num_samples, iterations=config.iterations, init_std=config.init_std)
-    if config.solver == "cem":
+    common = dict(num_samples=config.num_samples, iterations=config.iterations, init_std=config.init_std, extra=extra)
+    if config.solver == "icem":
+        from lewm_agents.icem import icem
+
+        out = icem(
+            cost,
+            mean,
+            topk=config.topk,
+            noise_beta=config.noise_beta,
+            population_decay=config.population_decay,
+            keep_elites=config.keep_elites,
+            momentum=config.momentum,
+            generator=generator,
+            stop=stop,
+            **common,
+        )
+    elif config.solver == "cem":
         out = cem(cost, mean, topk=config.topk, generator=generator, stop=stop, **common)
     elif config.solver == "mppi":
         out = mppi(

@@ -5,6 +5,7 @@ import time
 import pytest
 import torch
 
+from lewm_agents.icem import colored_noise, icem
 from lewm_agents.planning import (
     PLAN_PRESETS,
     PlanConfig,
@@ -16,6 +17,7 @@ from lewm_agents.planning import (
     mppi,
     normalized_bounds,
     plan,
+    world_model_cost,
 )
 
 
@@ -29,6 +31,7 @@ def quadratic(target):
 SOLVERS = {
     "cem": lambda cost, mean, g, **kw: cem(cost, mean, num_samples=200, iterations=30, topk=20, generator=g, **kw),
     "mppi": lambda cost, mean, g, **kw: mppi(cost, mean, num_samples=200, iterations=30, topk=20, generator=g, **kw),
+    "icem": lambda cost, mean, g, **kw: icem(cost, mean, num_samples=200, iterations=30, topk=20, generator=g, **kw),
     "gradient": lambda cost, mean, g, **kw: gradient(
         cost, mean, num_samples=8, iterations=100, lr=0.1, weight_decay=0.0, generator=g, **kw
     ),
@@ -75,6 +78,7 @@ def test_solver_starts_from_the_given_mean(solver):
     one_step = {
         "cem": lambda c, m, g: cem(c, m, num_samples=16, iterations=1, topk=1, generator=g),
         "mppi": lambda c, m, g: mppi(c, m, num_samples=16, iterations=1, topk=1, generator=g),
+        "icem": lambda c, m, g: icem(c, m, num_samples=16, iterations=1, topk=1, generator=g),
         "gradient": lambda c, m, g: gradient(c, m, num_samples=16, iterations=1, weight_decay=0.0, generator=g),
     }[solver]
     out = one_step(quadratic(target), target.clone(), torch.Generator().manual_seed(0))
@@ -152,6 +156,8 @@ def test_plan_dispatch_presets_and_config_validation():
         dict(time_budget_ms=0),
         dict(momentum=1.0),
         dict(min_std=0.5, max_std=0.1),
+        dict(policy="always"),
+        dict(solver="icem", population_decay=0.5),
     ):
         with pytest.raises(ValueError):
             PlanConfig(**bad)
@@ -182,3 +188,50 @@ def test_latent_goal_cost_is_the_last_step_distance():
     cost = latent_goal_cost(Fixed(), torch.zeros(1, 1, 2), z_goal)
     actions = torch.tensor([[[[5.0, 5.0], [1.0, 4.0]]]])  # (B=1, S=1, H=2, D=2)
     torch.testing.assert_close(cost(actions), torch.tensor([[4.0]]))  # only the last step counts
+
+
+@pytest.mark.parametrize("solver", ["cem", "icem", "mppi", "gradient"])
+def test_extra_candidates_are_scored_in_the_first_iteration(solver):
+    # the optimum offered as an extra candidate wins a one-iteration search that starts far from it
+    target = torch.randn(2, 3, 2)
+    cfg = PlanConfig(solver=solver, num_samples=8, iterations=1, topk=1, horizon=3, init_std=0.01, lr=1e-6, momentum=0)
+    far = torch.full((2, 3, 2), 5.0)
+    alone = plan(quadratic(target), far, cfg, torch.Generator().manual_seed(0)).actions
+    seeded = plan(quadratic(target), far, cfg, torch.Generator().manual_seed(0), extra=target[:, None]).actions
+    assert (alone - target).abs().max() > 3
+    torch.testing.assert_close(seeded, target, atol=1e-3, rtol=0)
+
+
+def test_colored_noise_is_unit_variance_and_smooth():
+    g = torch.Generator().manual_seed(0)
+    white, red = colored_noise((4000, 16, 1), 0.0, g), colored_noise((4000, 16, 1), 2.0, g)
+    for x in (white, red):
+        assert abs(float(x.var()) - 1) < 0.1
+    lag1 = lambda x: float((x[:, 1:] * x[:, :-1]).mean())  # noqa: E731
+    assert abs(lag1(white)) < 0.05 and lag1(red) > 0.5
+
+
+def test_icem_shrinks_its_population():
+    sizes = []
+
+    def cost(actions):
+        sizes.append(actions.shape[1])
+        return actions.pow(2).sum((-1, -2))
+
+    icem(cost, torch.zeros(1, 2, 2), num_samples=100, iterations=4, topk=5, keep_elites=0.4, population_decay=2.0)
+    assert sizes == [100, 50 + 2, 25 + 2, 12 + 2]  # decayed samples (>= 2 * topk), plus 2 kept elites
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 6, 100])
+def test_chunked_world_model_cost_equals_the_whole(chunk):
+    class Toy(torch.nn.Module):
+        def rollout(self, z, actions, context_actions=None):  # (B, S, H, D)
+            return z[:, None, -1:, :2] + actions.cumsum(2) + context_actions.sum(1)[:, None, None]
+
+        def goal_cost(self, z_hat, z_goal, actions):
+            return (z_hat[:, :, -1] - z_goal[:, None]).pow(2).sum(-1)
+
+    z, goal, ctx = torch.randn(3, 2, 2), torch.randn(3, 2), torch.randn(3, 1, 2)
+    actions = torch.randn(3, 5, 4, 2)  # (B, S, H, F)
+    whole = world_model_cost(Toy(), z, goal, ctx)(actions)
+    torch.testing.assert_close(world_model_cost(Toy(), z, goal, ctx, chunk_rows=chunk)(actions), whole)

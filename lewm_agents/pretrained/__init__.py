@@ -75,6 +75,9 @@ def export_pretrained(checkpoint: str | Path, name: str, info: dict[str, Any], r
     config["pretrained"] = name
     write_config(out, config)  # with a fresh hash of its content, and only the hashes of the files copied
     (out / "card.json").write_text(json.dumps(info, indent=2) + "\n")
+    for f in ("goal_policy.safetensors", "goal_policy.json"):  # the amortized goal policy, when trained (same weights)
+        if (src / f).is_file():
+            shutil.copyfile(src / f, out / f)
     lo, hi = info["ci95"]
     rlo, rhi = info["random"]["ci95"]
     (out / "CARD.md").write_text(

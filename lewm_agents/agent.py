@@ -51,6 +51,10 @@ class _GoalAgent:
         self.device = resolve_device(device)
         self.amp = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
+        self.observes: str = getattr(model, "observes", "pixels")
+        """What observations and goals are: "pixels" (frames) or "state" (the env's state vectors, for a state-input
+        model, the ``encoder="state"`` diagnostic)."""
+        self._obs_ndim = 1 if self.observes == "state" else 3  # one observation: (S,) or (h, w, 3)
         self.action_space = action_space
         self.stats = action_stats
         self._low = np.asarray(action_space.low, dtype=np.float32)
@@ -94,7 +98,7 @@ class _GoalAgent:
     def set_goal(self, goal: np.ndarray) -> None:
         """Goal frame ``(h, w, 3)`` for every env, or one per env ``(N, h, w, 3)``. Pending actions are dropped."""
         goal = np.asarray(goal)
-        if goal.ndim == 3:
+        if goal.ndim == self._obs_ndim:
             self._goal_shared, self._goal_per_env = self.encode(goal[None])[0, 0], None  # (D,)
         else:
             self._goal_shared, self._goal_per_env = None, self.encode(goal)[:, 0]  # (N, D)
@@ -118,14 +122,14 @@ class _GoalAgent:
         the agent always acts with its own seeded generator.
         """
         frames, goals = self._split(observation)
-        batched = frames.ndim == 4
-        frames = frames if batched else frames[None]  # (N, h, w, 3)
+        batched = frames.ndim == self._obs_ndim + 1
+        frames = frames if batched else frames[None]  # (N, h, w, 3), or (N, S) states
         n = len(frames)
         self._ensure(n)
         if episode_start is not None:
             self.reset(np.flatnonzero(np.asarray(episode_start, dtype=bool)))
         if goals is not None:
-            goals = goals if goals.ndim == 4 else goals[None]  # (N, h, w, 3)
+            goals = goals if goals.ndim == self._obs_ndim + 1 else goals[None]  # (N, h, w, 3), or (N, S)
             for i in range(n):  # a new goal image means a new task for that env: its old plan is void
                 if self._last_goals[i] is None or not np.array_equal(self._last_goals[i], goals[i]):
                     self.reset([i])

@@ -30,12 +30,14 @@ class BenchmarkSpec:
     env_id: str
     """Gymnasium id of the env."""
     episodes: int
-    """Episodes collected with the env's default (scripted) policy."""
+    """Episodes collected with ``policy``."""
     train: TrainConfig
     """The cell's reference recipe (LeWM's; data and out are filled in by the benchmark). Every method trains with
     its loop settings (batch, steps, schedule, seed) and architecture fields: see `recipe`."""
     plan: PlanConfig = field(default_factory=PlanConfig)
     """The planner and its budget, the same for every method that plans."""
+    policy: str = "default"
+    """Collection policy (``lewm collect --policy``): "default" is the env's own scripted policy."""
     eval_episodes: int = 50
     """Start/goal pairs evaluated."""
     goal_offset: int = 25

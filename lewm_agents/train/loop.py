@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from lewm_agents import distributed
@@ -76,6 +77,8 @@ def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: floa
         train_eps, val_eps = split_episodes(reader.num_episodes, cfg.val_fraction, cfg.seed)
         stats = compute_action_stats(reader, train_eps)
         model_cfg = replace(cfg.model, action_dim=reader.action_dim)
+        if getattr(model_cfg, "encoder", None) == "state":  # the state-input diagnostic encodes the 'state' column
+            model_cfg = replace(model_cfg, state_dim=_state_dim(reader, cfg.data))
         meta = {
             "path": str(cfg.data),
             "env_id": reader.env_id,
@@ -103,6 +106,16 @@ def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: floa
     return _Run(
         cfg, method, model_cfg, device, env, amp, stats, train_set, val_set, meta, steps_per_epoch, total, started
     )
+
+
+def _state_dim(reader: DatasetReader, path: Any) -> int:
+    """Width of the dataset's ``state`` column (what a state-input model encodes)."""
+    if "state" not in reader.columns:
+        raise ValueError(
+            f"{path} has no 'state' column, so a model with --model.encoder state has nothing to encode. Record the "
+            "data from an env that reports info['state'] (all lewm/* envs do), or use --model.encoder vit."
+        )
+    return int(np.prod(reader.column("state").shape[1:]))
 
 
 def _schedule(cfg: TrainConfig, clips: int) -> tuple[int, int]:

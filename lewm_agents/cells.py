@@ -36,8 +36,6 @@ class BenchmarkSpec:
     its loop settings (batch, steps, schedule, seed) and architecture fields: see `recipe`."""
     plan: PlanConfig = field(default_factory=PlanConfig)
     """The planner and its budget, the same for every method that plans."""
-    policy: str = "default"
-    """Collection policy (``lewm collect --policy``): "default" is the env's own scripted policy."""
     eval_episodes: int = 50
     """Start/goal pairs evaluated."""
     goal_offset: int = 25
@@ -50,6 +48,8 @@ class BenchmarkSpec:
     """Autocast for planning ('bf16' helps on CPUs with AVX-512 BF16)."""
     collect_workers: int = 1
     """Env processes during collection (pays for render-bound envs on many-core hosts)."""
+    policy: str = "default"
+    """Collection policy (see `lewm collect --policy`): 'default' is the env's own scripted one."""
     method_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per method, config fields this cell sets: a baseline's published setting for this env (reported with the
     results as the method's hparams)."""
@@ -87,6 +87,7 @@ def _spec(
     model: dict[str, Any] | None = None,
     preset: str | None = None,
     method_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    policy: str = "default",
     **train_overrides: Any,
 ) -> BenchmarkSpec:
     base = train_preset("lewm", preset or ("smoke" if scale == "ci" else scale))
@@ -101,6 +102,7 @@ def _spec(
         plan_precision="bf16" if scale in ("ci", "smoke", "small") else "auto",
         collect_workers=8 if scale in ("gpu", "paper") else 1,
         method_overrides=method_overrides or {},
+        policy=policy,
     )
 
 

@@ -57,6 +57,10 @@ class _GoalAgent:
         self.calibration: Calibration | None = None
         """What the ``precision="auto"`` measurement chose on a CPU (None until the first decision, or when fixed)."""
         self.model = model.to(self.device).eval()
+        self.observes: str = getattr(model, "observes", "pixels")
+        """What observations and goals are: "pixels" (frames) or "state" (the env's state vectors, for a state-input
+        model, the ``encoder="state"`` diagnostic)."""
+        self._obs_ndim = 1 if self.observes == "state" else 3  # one observation: (S,) or (h, w, 3)
         self.action_space = action_space
         self.stats = action_stats
         self._low = np.asarray(action_space.low, dtype=np.float32)
@@ -102,6 +106,8 @@ class _GoalAgent:
         model's size, uint8 (or float in [0, 1], finite); otherwise a one-paragraph ValueError naming ``what``, what
         is wrong and the fix. Every call of ``predict`` / ``act`` / ``set_goal`` checks, planned actions queued or
         not."""
+        if self.observes == "state":
+            return self._check_states(frames, what)
         size = self.model.image_size
         want = f"uint8 RGB frames of shape ({size}, {size}, 3), or a batch ({size}, {size}, 3) per env"
         arr = np.asarray(frames) if not isinstance(frames, np.ndarray) else frames
@@ -128,10 +134,26 @@ class _GoalAgent:
             )
         return arr
 
+    def _check_states(self, states: Any, what: str) -> np.ndarray:
+        """For a state-input model (the ``encoder="state"`` diagnostic): one state ``(S,)`` or a batch ``(N, S)`` of
+        finite numbers, as float32; otherwise a one-paragraph ValueError naming ``what``."""
+        dim = self.model.cfg.state_dim
+        arr = np.asarray(states)
+        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f"the {what} is not a numeric array (dtype {arr.dtype}); pass the env's info['state'].")
+        if arr.ndim not in (1, 2) or arr.shape[-1] != dim or (arr.ndim == 2 and len(arr) == 0):
+            raise ValueError(
+                f"the {what} has shape {arr.shape}, but this state-input model takes env states of shape ({dim},) "
+                f"(or ({dim},) per env): pass info['state'], not the frame."
+            )
+        if not np.isfinite(arr).all():
+            raise ValueError(f"the {what} holds NaN or infinite values; pass the env's info['state'].")
+        return arr.astype(np.float32)
+
     def set_goal(self, goal: np.ndarray) -> None:
         """Goal frame ``(h, w, 3)`` for every env, or one per env ``(N, h, w, 3)``. Pending actions are dropped."""
         goal = self.check_frames(goal, "goal")
-        if goal.ndim == 3:
+        if goal.ndim == self._obs_ndim:
             self._goal_shared, self._goal_per_env = self.encode(goal[None])[0, 0], None  # (D,)
         else:
             self._goal_shared, self._goal_per_env = None, self.encode(goal)[:, 0]  # (N, D)
@@ -165,11 +187,11 @@ class _GoalAgent:
         step and needs only ``episode_start``.
         """
         frames, goals = self._split(observation)
-        batched = frames.ndim == 4
-        frames = frames if batched else frames[None]  # (N, h, w, 3)
+        batched = frames.ndim == self._obs_ndim + 1
+        frames = frames if batched else frames[None]  # (N, h, w, 3), or (N, S) states
         n = len(frames)
         if goals is not None:
-            goals = goals if goals.ndim == 4 else goals[None]  # (N, h, w, 3)
+            goals = goals if goals.ndim == self._obs_ndim + 1 else goals[None]  # (N, h, w, 3), or (N, S)
             if len(goals) != n:
                 raise ValueError(f"the observation holds {n} frames but {len(goals)} goal frames; pass one per env.")
         if self._goal_per_env is not None and goals is None and len(self._goal_per_env) != n:

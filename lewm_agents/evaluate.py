@@ -299,24 +299,36 @@ def _rule(env_kwargs: dict[str, Any]) -> str | None:
     return f"success={rule}" if isinstance(rule, str) else None
 
 
+def _observes_state(policy: Any) -> bool:
+    """Whether ``policy`` acts on the env's state vector (a state-input world model) rather than on frames."""
+    return getattr(policy, "observes", "pixels") == "state"
+
+
 def _run_batch(
     envs: list[gym.Env], ids: list[int], tasks: EvalTasks, policy: Any, cfg: EvalConfig, record: set[int]
 ) -> tuple[dict[int, bool], dict[int, int], dict[int, list[np.ndarray]]]:
     """Run episodes ``ids`` side by side; returns success and steps per episode, and frames of those in `record`."""
-    obs = [env.reset(seed=cfg.seed + i, options=tasks.reset_options(i))[0] for env, i in zip(envs, ids)]
+    resets = [env.reset(seed=cfg.seed + i, options=tasks.reset_options(i)) for env, i in zip(envs, ids)]
+    obs = [o for o, _ in resets]
     frames = {i: [np.concatenate([obs[j], tasks.goal_frames[i]], axis=1)] for j, i in enumerate(ids) if i in record}
+    # A state-input model (the encoder="state" diagnostic) observes info["state"] and the goal state, not frames.
+    states = [np.asarray(info["state"], dtype=np.float32) for _, info in resets] if _observes_state(policy) else None
     if hasattr(policy, "set_goal"):
-        policy.set_goal(tasks.goal_frames[ids])  # (n, h, w, 3): one goal per env
+        goals = tasks.goal_states[ids].astype(np.float32) if states is not None else tasks.goal_frames[ids]
+        policy.set_goal(goals)  # (n, h, w, 3) or (n, S): one goal per env
     success = dict.fromkeys(ids, False)
     steps = dict.fromkeys(ids, cfg.budget)
     active = set(ids)
     for t in range(cfg.budget):
         # every env is planned together (finished ones too), so each replanning is one batched call
-        actions, _ = policy.predict(np.stack(obs), episode_start=np.full(len(ids), t == 0))
+        seen = np.stack(obs if states is None else states)  # (n, h, w, 3) or (n, S)
+        actions, _ = policy.predict(seen, episode_start=np.full(len(ids), t == 0))
         for j, i in enumerate(ids):
             if i not in active:
                 continue
             obs[j], _, terminated, truncated, info = envs[j].step(actions[j])
+            if states is not None:
+                states[j] = np.asarray(info["state"], dtype=np.float32)
             if i in frames:
                 frames[i].append(np.concatenate([obs[j], tasks.goal_frames[i]], axis=1))
             if terminated or truncated:

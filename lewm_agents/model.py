@@ -8,6 +8,10 @@ the other methods (lewm_agents/methods/).
 A small CNN encoder (``ModelConfig.encoder="cnn"``, as DreamerV3 and TD-MPC2 use at 64 px) is an option for CPU
 scales; the paper's ViT stays the default.
 
+A state encoder (``ModelConfig.encoder="state"``: an MLP on the env's low-dimensional ``state`` column instead of the
+frames) is a diagnostic, not the paper's model: it measures dynamics and planning without vision (issue 13). Its
+``encode`` takes states ``(B, T, S)`` and the planner's goal is the goal state.
+
 Dimension letters: B batch, T time (frames), S planning samples, H horizon (action blocks), D latent, E encoder width,
 N tokens, A action dim per env step, F = frameskip * A (one action block), and image height/width. Pixels enter as
 uint8 ``(..., height, width, 3)`` and are normalised on the model's device.
@@ -47,10 +51,11 @@ class ModelConfig:
 
     image_size: int = 224
     """Side of the square input frames, in pixels (frames of another size are refused)."""
-    encoder: Literal["vit", "cnn"] = "vit"
+    encoder: Literal["vit", "cnn", "state"] = "vit"
     """Encoder family: 'vit' (the paper's ViT with a CLS token) or 'cnn' (a strided conv stack, DreamerV3-style; a
     deliberate difference from the paper for CPU scales). The CNN uses encoder_dim and cnn_width; the ViT fields are
-    then unused."""
+    then unused. 'state' (a diagnostic: no vision) encodes the dataset's ``state`` column with an MLP of width
+    encoder_dim (`StateEncoder`); the model then observes states, not frames."""
     cnn_width: int = 32
     """CNN: channels of the first conv stage (doubled at each of the stride-2 stages down to a 4 x 4 map)."""
     patch_size: int = 14
@@ -85,10 +90,14 @@ class ModelConfig:
     """Dropout in the predictor's attention and MLP (the paper's ablation picks 0.1)."""
     history: int = 3
     """Frames of context the predictor sees (learned positions cover this many); 3 in the paper, 1 for TwoRoom."""
+    state_dim: int = 0
+    """encoder='state': width S of the dataset's ``state`` column (the trainer fills it from the dataset)."""
 
     def __post_init__(self) -> None:
-        if self.encoder not in ("vit", "cnn"):
-            raise ValueError(f"ModelConfig.encoder must be 'vit' or 'cnn', got {self.encoder!r}.")
+        if self.encoder not in ("vit", "cnn", "state"):
+            raise ValueError(f"ModelConfig.encoder must be 'vit', 'cnn' or 'state', got {self.encoder!r}.")
+        if self.state_dim < 0:
+            raise ValueError(f"ModelConfig.state_dim must be >= 0 (0: filled from the dataset), got {self.state_dim}.")
         if self.encoder == "cnn" and (self.image_size < 8 or self.image_size & (self.image_size - 1)):
             raise ValueError(
                 f"the CNN encoder halves the frame down to 4 x 4 pixels, so image_size must be a power of two >= 8, "
@@ -268,6 +277,32 @@ class CNNEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.convs(x).flatten(1)  # (B, C*4*4)
         return self.norm(self.out(x))  # (B, E)
+
+
+class StateEncoder(nn.Module):
+    """The diagnostic encoder of ``encoder="state"``: BatchNorm1d on the raw state (its running statistics put every
+    env's units on one scale), then Linear, GELU, Linear, GELU, Linear to ``dim`` and a LayerNorm, an ``encoder_dim``
+    vector like the ViT's CLS token (so the projector, SIGReg and predictor are unchanged)."""
+
+    def __init__(self, state_dim: int, dim: int) -> None:
+        super().__init__()
+        if state_dim < 1:
+            raise ValueError(
+                "ModelConfig.state_dim must be >= 1 for encoder='state' (the width of the dataset's 'state' column); "
+                "the trainer fills it from the dataset, or pass --model.state-dim S."
+            )
+        self.net = nn.Sequential(
+            nn.BatchNorm1d(state_dim),
+            nn.Linear(state_dim, dim),
+            nn.GELU(),
+            nn.Linear(dim, dim),
+            nn.GELU(),
+            nn.Linear(dim, dim),
+            nn.LayerNorm(dim, eps=1e-12),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, E)
 
 
 class MLP(nn.Module):
@@ -457,6 +492,8 @@ class LeWM(nn.Module):
                 cfg.encoder_mlp_ratio,
             )
             if cfg.encoder == "vit"
+            else StateEncoder(cfg.state_dim, cfg.encoder_dim)
+            if cfg.encoder == "state"
             else CNNEncoder(cfg.image_size, cfg.cnn_width, cfg.encoder_dim)
         )
         self.projector = MLP(cfg.encoder_dim, cfg.projector_hidden, cfg.latent_dim)
@@ -492,13 +529,27 @@ class LeWM(nn.Module):
         """D."""
         return self.cfg.latent_dim
 
+    @property
+    def observes(self) -> str:
+        """What ``encode`` takes: "pixels" (frames), or "state" (the env's state vectors, ``encoder="state"``)."""
+        return "state" if self.cfg.encoder == "state" else "pixels"
+
     def preprocess(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 frames ``(..., h, w, 3)`` -> ImageNet-normalised float ``(M, 3, h, w)`` on the model's device."""
         return normalize_frames(pixels, self.cfg.image_size, self.pixel_mean, self.pixel_std)
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Frames ``(B, T, h, w, 3)`` (uint8, or float in [0, 1]) -> latents ``(B, T, D)``."""
+        """Frames ``(B, T, h, w, 3)`` (uint8, or float in [0, 1]) -> latents ``(B, T, D)``; with ``encoder="state"``,
+        states ``(B, T, S)`` instead of frames."""
         B, T = pixels.shape[:2]
+        if self.cfg.encoder == "state":
+            if pixels.shape[-1] != self.cfg.state_dim or pixels.dim() != 3:
+                raise ValueError(
+                    f"this state-input model takes states (B, T, {self.cfg.state_dim}), got {tuple(pixels.shape)}. "
+                    "Feed it the env's info['state'] (the dataset's 'state' column), not frames."
+                )
+            x = pixels.reshape(B * T, -1).to(self.pixel_mean.device, torch.float32)  # (B*T, S)
+            return self.projector(self.encoder(x)).view(B, T, -1)  # (B, T, D)
         cls = self.encoder(self.preprocess(pixels))  # (B*T, E)
         return self.projector(cls).view(B, T, -1)  # (B, T, D)
 

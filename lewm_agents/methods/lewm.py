@@ -51,7 +51,7 @@ class LeWMObjective(nn.Module):
     def forward(self, batch: Batch, with_stats: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return lewm_loss(
             self.model,
-            batch.pixels,
+            batch.state if self.model.cfg.encoder == "state" else batch.pixels,  # (B, T, S) or (B, T, h, w, 3)
             batch.actions,
             lam=self.lam,
             num_proj=self.num_proj,
@@ -76,7 +76,7 @@ METHOD = Method(
     build=LeWM,
     objective=LeWMObjective,
     acts="plan",
-    clips=lambda cfg: ClipSpec(frames=cfg.clip_frames),
+    clips=lambda cfg: ClipSpec(frames=cfg.clip_frames, fields=("state",) if cfg.encoder == "state" else ()),
     hparams=lambda cfg: {"lam": cfg.lam, "num_proj": cfg.num_proj},
     collapse_hint="Raise --lam (the SIGReg weight)",
 )

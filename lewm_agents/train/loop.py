@@ -84,6 +84,8 @@ def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: floa
         train_eps, val_eps = split_episodes(reader.num_episodes, cfg.val_fraction, cfg.seed)
         stats = compute_action_stats(reader, train_eps)
         model_cfg = replace(cfg.model, action_dim=reader.action_dim)
+        if getattr(model_cfg, "encoder", None) == "state":  # the state-input diagnostic encodes the 'state' column
+            model_cfg = replace(model_cfg, state_dim=_state_dim(reader, cfg.data))
         data = Path(cfg.data).resolve()
         meta = {
             "path": str(cfg.data),  # as given; `lewm eval` finds the file from the two below, from any directory
@@ -137,6 +139,16 @@ def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: floa
         started,
         straight,
     )
+
+
+def _state_dim(reader: DatasetReader, path: Any) -> int:
+    """Width of the dataset's ``state`` column (what a state-input model encodes)."""
+    if "state" not in reader.columns:
+        raise ValueError(
+            f"{path} has no 'state' column, so a model with --model.encoder state has nothing to encode. Record the "
+            "data from an env that reports info['state'] (all lewm/* envs do), or use --model.encoder vit."
+        )
+    return int(np.prod(reader.column("state").shape[1:]))
 
 
 def _schedule(cfg: TrainConfig, clips: int) -> tuple[int, int]:

@@ -116,7 +116,8 @@ def _prepare(cfg: TrainConfig, device: torch.device, env: DistEnv, started: floa
     steps_per_epoch, total = _schedule(cfg, len(train_set))
     amp = resolve_precision(cfg.precision, device)
     straight = None
-    if cfg.straightness_paths:
+    # frame paths only: the state-input diagnostic (encoder='state') encodes states, so it logs no straightness
+    if cfg.straightness_paths and getattr(model_cfg, "encoder", None) != "state":
         try:  # any method's encode, on held-out paths first (then training ones, when too few are long enough)
             episodes = np.concatenate([val_eps, train_eps])
             straight = StraightnessProbe(cfg.data, episodes, model_cfg.frameskip, paths=cfg.straightness_paths,

@@ -107,6 +107,6 @@ def test_benchmark_ci_scale(tmp_path, scale):
         "--methods",
         "lewm,random",
     ).stdout
-    assert "(`lewm`)" in out and "(`random`)" in out
+    assert "| lewm | LeWM |" in out and "| random |" in out and "index.html" in out  # the summary, then the page
     results = json.loads((tmp_path / "tworoom" / scale / "results.json").read_text())
     assert set(results["methods"]) == {"lewm", "random"}

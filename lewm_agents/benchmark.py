@@ -30,6 +30,7 @@ import torch
 from lewm_agents.cells import BENCHMARKS, SCALE_NAMES, BenchmarkSpec, Scale
 from lewm_agents.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint_meta
 from lewm_agents.data import CollectConfig, DatasetReader, collect
+from lewm_agents.diagnose import attached_entries
 from lewm_agents.evaluate import EvalConfig, evaluate
 from lewm_agents.methods import METHODS
 from lewm_agents.monitor import METRICS_FILE
@@ -319,6 +320,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
         "dataset": dataset,
         "methods": methods,
         "notes": notes,
+        **attached_entries(cell),  # diagnostics attached with `lewm diagnose ... --attach CELL` stay in the report
     }
     (cell / "results.json").write_text(json.dumps(results, indent=2))
     (cell / "report.md").write_text(render_report(results))

@@ -26,7 +26,7 @@ USAGE = """usage: lewm {collect,train,tune-lambda,eval,benchmark,info,merge,vide
   info         summarise a dataset (.h5, plus a contact sheet PNG) or a checkpoint (run directory)
   merge        merge datasets of one env into a new file: lewm merge OUT IN1 IN2 ...
   video        write an MP4 of chosen episodes: lewm video DATA --episodes 0 5 --out x.mp4
-  diagnose     where is success lost: ceiling | tasks | latent-cost | curve (JSON + PNG for the report)
+  diagnose     where is success lost: ceiling | tasks | latent-cost | action-rank | curve | fixed-target
 
 Run `lewm <command> --help` for the options of a command.
 """
@@ -272,7 +272,8 @@ def _cmd_diagnose(args: list[str]) -> None:
         for row in table["rows"]:
             print("| " + " | ".join(map(str, row)) + " |")
         print()
-    print(f"written to {cfg.out / f'diagnose_{cfg.what}.json'}")
+    out = cfg.attach / "diagnostics" if cfg.attach else cfg.out
+    print(f"written under {out}" + (f"; {cfg.attach}/report.md shows it" if cfg.attach else ""))
 
 
 def _cmd_info(args: list[str]) -> None:

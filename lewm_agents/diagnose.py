@@ -440,31 +440,47 @@ def true_action_rank(
 
 
 def _recalibrated_copy(ckpt: Path, data: Path | None, out: Path, batches: int) -> Path:
-    """A copy of ``ckpt`` whose BatchNorm statistics are recomputed at its weights on its training clips."""
+    """A copy of ``ckpt`` whose BatchNorm statistics are recomputed at its weights on its training clips (with its
+    method's objective and clips, as the trainer's final ``bn_recalibration``)."""
     from lewm_agents.checkpoint import load_checkpoint, save_checkpoint
     from lewm_agents.data import ClipDataset
-    from lewm_agents.learner import recalibrate_batchnorm
+    from lewm_agents.methods import get_method
+    from lewm_agents.train.learner import recalibrate_batchnorm
 
     c = load_checkpoint(ckpt)
+    method = get_method(c.method)
     train = c.meta.get("train", {})
     path = data or Path(c.meta.get("dataset", {}).get("path", ""))
     with DatasetReader(path) as reader:
         train_eps, _ = split_episodes(reader.num_episodes, train.get("val_fraction", 0.1), train.get("seed", 3072))
+    spec = method.clips(c.config)
     ds = ClipDataset(
         path,
-        num_steps=c.config.history + 1,
+        num_steps=spec.frames,
         frameskip=c.config.frameskip,
         action_stats=c.action_stats,
         episodes=train_eps,
+        fields=spec.fields,
+        goals=spec.goals,
     )
-    batch = int(train.get("batch_size", 32))
+    seed = int(train.get("seed", 0))
+    objective = method.objective(c.model, c.config, torch.Generator().manual_seed(seed + 2))
     recalibrate_batchnorm(
-        c.model, ds, batches=batches, batch_size=batch, device=torch.device("cpu"), amp=None, seed=train.get("seed", 0)
+        c.model,
+        objective,
+        ds,
+        batches=batches,
+        batch_size=int(train.get("batch_size", 32)),
+        device=torch.device("cpu"),
+        amp=None,
+        seed=seed,
     )
     meta = {
-        k: v for k, v in c.meta.items() if k not in ("format", "version", "model", "action_stats", "weights_sha256")
+        k: v
+        for k, v in c.meta.items()
+        if k not in ("format", "version", "model", "action_stats", "weights_sha256", "method")
     }
-    return save_checkpoint(out, c.model, action_stats=c.action_stats, meta=meta)
+    return save_checkpoint(out, c.model, action_stats=c.action_stats, meta=meta, method=c.method)
 
 
 def success_curve(

@@ -12,6 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
+from lewm_agents.checkpoint import find_checkpoint
 from lewm_agents.pretrained import export_pretrained
 
 
@@ -21,15 +22,20 @@ def main() -> None:
     p.add_argument("name", help="shipped name, e.g. pusht")
     p.add_argument("--command", default="", help="the command that reproduces it (default: make benchmark ...)")
     p.add_argument("--eval-episodes", type=int, default=20, help="held-out episodes `lewm eval --pretrained` collects")
+    p.add_argument("--note", default="", help="a caveat for the card (e.g. what the data's goals ask for)")
     a = p.parse_args()
     r = json.loads((a.cell / "results.json").read_text())
     lewm, rand, d, proto = r["methods"]["lewm"], r["methods"]["random"], r["dataset"], r["protocol"]
     plan = proto["plan"]
+    if "train" in r:  # schema 1: one LeWM run, paths relative to the working directory
+        ckpt, steps = Path(r["train"]["checkpoint"]), r["train"]["steps"]
+    else:  # schema 2: per-method entries, paths relative to the cell
+        ckpt, steps = a.cell / lewm["checkpoint"], lewm.get("steps")
     info = {
         "env_id": r["env_id"],
         "data": f"{d['episodes']} episodes, {d['frames']} frames, policy {d['policy']}",
         "policy": d["policy"],
-        "image_size": json.loads((Path(r["train"]["checkpoint"]) / "config.json").read_text())["model"]["image_size"],
+        "image_size": json.loads((find_checkpoint(ckpt) / "config.json").read_text())["model"]["image_size"],
         "protocol": f"dataset-goal: {proto['episodes']} start/goal pairs (seed {proto['seed']}), goal "
         f"{proto['goal_offset']} steps ahead, budget {proto['budget']} steps; {plan['solver']} {plan['num_samples']} x "
         f"{plan['iterations']}, horizon {plan['horizon']} blocks",
@@ -39,12 +45,13 @@ def main() -> None:
         "random": {"success_rate": rand["success_rate"], "ci95": rand["ci95"]},
         "command": a.command or f"make benchmark ENV={r['env']} SCALE={r['scale']}",
         "scale": r["scale"],
-        "train_steps": r["train"]["steps"],
+        "train_steps": steps,
         "measured": f"{r['created']} on {r['device']}",
         "eval_episodes_collected": a.eval_episodes,
         "eval_seed": 100_000,
+        **({"note": a.note} if a.note else {}),
     }
-    print(export_pretrained(r["train"]["checkpoint"], a.name, info))
+    print(export_pretrained(ckpt, a.name, info))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import torch
 from lewm_agents.cells import BENCHMARKS, SCALE_NAMES, BenchmarkSpec, Scale
 from lewm_agents.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint_meta
 from lewm_agents.data import CollectConfig, DatasetReader, collect
+from lewm_agents.diagnose import attached_entries
 from lewm_agents.eval_protocols import PROTOCOLS, ProtocolName, check_protocol, protocol_env_kwargs, rendering
 from lewm_agents.evaluate import EvalConfig, evaluate
 from lewm_agents.methods import METHODS
@@ -257,6 +258,7 @@ def _method_entry(method: str, r: dict[str, Any], training: dict[str, Any] | Non
         "episodes": r["episodes"],
         "ci95": r["ci95"],
         "plan_ms": r.get("plan_ms"),
+        "plan_precision": r.get("plan_precision"),  # what ran: 'auto' is settled by measurement on a CPU
         "train_s": training["train_s"] if training else 0,
         "eval_s": r["seconds"],
         "steps": training["steps"] if training else 0,
@@ -278,6 +280,24 @@ def _method_entry(method: str, r: dict[str, Any], training: dict[str, Any] | Non
             final_metrics={k: v for k, v in training["metrics"].items() if isinstance(v, float)},
         )
     return entry
+
+
+def _extra_entries(cell: Path, out: Path) -> dict[str, list[dict[str, Any]]]:
+    """The report's extra figures and tables that other commands attached to this cell, kept when the benchmark
+    rewrites results.json: the diagnostics of `lewm diagnose ... --attach CELL` (read afresh from the cell), and
+    every other section already in results.json (latent analyses of `lewm analyses`, the planning frontier of
+    benchmarks/plan_pareto.py) whose figure files still exist."""
+    extra = attached_entries(cell)
+    try:
+        old = json.loads((out / "results.json").read_text())
+    except (OSError, ValueError):  # no earlier report (or an unreadable one: it is rewritten below)
+        return extra
+    for key in ("figures", "tables"):
+        kept = [e for e in old.get(key, []) if isinstance(e, dict) and e.get("section") != "Diagnostics"]
+        if key == "figures":
+            kept = [e for e in kept if isinstance(e.get("path"), str) and (out / e["path"]).exists()]
+        extra[key] = kept + extra[key]
+    return extra
 
 
 def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
@@ -341,6 +361,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
         "dataset": {**dataset, "path": _rel(str(data_path), out)},
         "methods": methods,
         "notes": notes,
+        **_extra_entries(cell, out),
     }
     (out / "results.json").write_text(json.dumps(results, indent=2))  # first: the report is rebuilt from it
     write_report(results, out)

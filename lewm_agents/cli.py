@@ -32,7 +32,7 @@ USAGE = """usage: lewm {collect,train,train-policy,tune-lambda,eval,benchmark,re
   info         summarise a dataset (.h5, plus a contact sheet PNG) or a checkpoint (run directory)
   merge        merge datasets of one env into a new file: lewm merge OUT IN1 IN2 ...
   video        write an MP4 of chosen episodes: lewm video DATA --episodes 0 5 --out x.mp4
-  diagnose     where is success lost: ceiling | tasks | latent-cost | curve (JSON + PNG for the report)
+  diagnose     where is success lost: ceiling | tasks | latent-cost | action-rank | curve | fixed-target
   probe        linear and MLP probes of physical quantities from frozen latents (several runs: one table)
   surprise     violation of expectation: surprise on teleported / recoloured trajectories, paired t-test
   straightness temporal straightness of latent paths across a run's checkpoints
@@ -365,7 +365,8 @@ def _cmd_diagnose(args: list[str]) -> None:
         for row in table["rows"]:
             print("| " + " | ".join(map(str, row)) + " |")
         print()
-    print(f"written to {cfg.out / f'diagnose_{cfg.what}.json'}")
+    out = cfg.attach / "diagnostics" if cfg.attach else cfg.out
+    print(f"written under {out}" + (f"; {cfg.attach}/report.md shows it" if cfg.attach else ""))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -440,31 +440,47 @@ def true_action_rank(
 
 
 def _recalibrated_copy(ckpt: Path, data: Path | None, out: Path, batches: int) -> Path:
-    """A copy of ``ckpt`` whose BatchNorm statistics are recomputed at its weights on its training clips."""
+    """A copy of ``ckpt`` whose BatchNorm statistics are recomputed at its weights on its training clips (with its
+    method's objective and clips, as the trainer's final ``bn_recalibration``)."""
     from lewm_agents.checkpoint import load_checkpoint, save_checkpoint
     from lewm_agents.data import ClipDataset
-    from lewm_agents.learner import recalibrate_batchnorm
+    from lewm_agents.methods import get_method
+    from lewm_agents.train.learner import recalibrate_batchnorm
 
     c = load_checkpoint(ckpt)
+    method = get_method(c.method)
     train = c.meta.get("train", {})
     path = data or recorded_dataset(c.meta, ckpt)  # found from any directory
     with DatasetReader(path) as reader:
         train_eps, _ = split_episodes(reader.num_episodes, train.get("val_fraction", 0.1), train.get("seed", 3072))
+    spec = method.clips(c.config)
     ds = ClipDataset(
         path,
-        num_steps=c.config.history + 1,
+        num_steps=spec.frames,
         frameskip=c.config.frameskip,
         action_stats=c.action_stats,
         episodes=train_eps,
+        fields=spec.fields,
+        goals=spec.goals,
     )
-    batch = int(train.get("batch_size", 32))
+    seed = int(train.get("seed", 0))
+    objective = method.objective(c.model, c.config, torch.Generator().manual_seed(seed + 2))
     recalibrate_batchnorm(
-        c.model, ds, batches=batches, batch_size=batch, device=torch.device("cpu"), amp=None, seed=train.get("seed", 0)
+        c.model,
+        objective,
+        ds,
+        batches=batches,
+        batch_size=int(train.get("batch_size", 32)),
+        device=torch.device("cpu"),
+        amp=None,
+        seed=seed,
     )
     meta = {
-        k: v for k, v in c.meta.items() if k not in ("format", "version", "model", "action_stats", "weights_sha256")
+        k: v
+        for k, v in c.meta.items()
+        if k not in ("format", "version", "model", "action_stats", "weights_sha256", "method")
     }
-    return save_checkpoint(out, c.model, action_stats=c.action_stats, meta=meta)
+    return save_checkpoint(out, c.model, action_stats=c.action_stats, meta=meta, method=c.method)
 
 
 def success_curve(
@@ -550,6 +566,102 @@ def success_curve(
     }
 
 
+# ------------------------------------------------------------------------------------------ the fixed-target protocol
+
+FIXED_TARGET_SEED: int = 100_000
+"""First reset seed of the fixed-target protocol (Diffusion Policy's and LeRobot's PushT evaluations start there)."""
+
+
+def fixed_target(
+    checkpoint: str | Path | None,
+    *,
+    episodes: int = 50,
+    seed: int = FIXED_TARGET_SEED,
+    image_size: int = 64,
+    plan_config: PlanConfig | None = None,
+    device: str = "cpu",
+    precision: str = "bf16",
+) -> dict[str, Any]:
+    """PushT on gym-pusht's fixed-target protocol: episode k starts from gym-pusht's start distribution
+    (``reset(seed=seed + k, options={"start": "gym-pusht", "goal_state": FIXED_TARGET_STATE})``), the goal is the
+    block at gym-pusht's fixed T pose, success is coverage > 95% within 300 steps (``success="coverage"``). The goal
+    image is the env's frame at ``FIXED_TARGET_STATE``. ``checkpoint=None`` evaluates the random policy.
+
+    Not the paper's protocol (dataset goals 25 steps ahead, 50 steps): a checkpoint trained on dataset-goal data is
+    asked here for far longer-horizon pushes. Returns success with its Wilson interval and the mean over episodes of
+    the best reward (clip(coverage / 0.95, 0, 1)), the two numbers LeRobot reports for Diffusion Policy.
+    """
+    import lewm_envs  # noqa: F401  (registers the lewm/* envs)
+    from lewm_agents.agent import load_agent
+    from lewm_agents.evaluate import UniformPolicy
+    from lewm_envs.pusht import FIXED_TARGET_STATE, MAX_EPISODE_STEPS_GYM_PUSHT
+
+    budget = MAX_EPISODE_STEPS_GYM_PUSHT
+    if checkpoint is not None:
+        from lewm_agents.checkpoint import read_checkpoint_meta
+
+        image_size = int(read_checkpoint_meta(Path(checkpoint)).get("model", {}).get("image_size", image_size))
+    goal_state = np.asarray(FIXED_TARGET_STATE, dtype=np.float64)
+    envs = [
+        gym.make("lewm/PushT-v1", success="coverage", max_episode_steps=budget, image_size=image_size)
+        for _ in range(episodes)
+    ]
+    goal = envs[0].reset(seed=seed, options={"state": goal_state, "goal_state": goal_state})[0]  # (h, w, 3)
+    if checkpoint is None:
+        policy: Any = UniformPolicy(envs[0].action_space, seed)
+    else:
+        policy = load_agent(
+            checkpoint, action_space=envs[0].action_space, plan=plan_config, device=device, precision=precision
+        )
+        policy.set_goal(goal)
+    obs = [env.reset(seed=seed + k, options={"start": "gym-pusht", "goal_state": goal_state})[0] for k, env in
+           enumerate(envs)]  # fmt: skip
+    success, best = [False] * episodes, [0.0] * episodes
+    active = set(range(episodes))
+    t0 = time.perf_counter()
+    for t in range(budget):
+        actions, _ = policy.predict(np.stack(obs), episode_start=np.full(episodes, t == 0))  # (n, A)
+        for k in sorted(active):
+            obs[k], reward, terminated, truncated, info = envs[k].step(actions[k])
+            best[k] = max(best[k], float(reward))
+            if terminated or truncated:
+                active.discard(k)
+                success[k] = bool(terminated and info.get("is_success", False))
+        if not active:
+            break
+    for env in envs:
+        env.close()
+    k, n = int(sum(success)), episodes
+    lo, hi = wilson_interval(k, n)
+    name = "random" if checkpoint is None else str(checkpoint)
+    return {
+        "protocol": "fixed-target",
+        "policy": name,
+        "episodes": n,
+        "successes": k,
+        "success_rate": k / n,
+        "ci95": [lo, hi],
+        "mean_max_reward": float(np.mean(best)),
+        "seconds": time.perf_counter() - t0,
+        "episode_success": success,
+        "tables": [
+            {
+                "title": "Fixed-target protocol (gym-pusht's T, coverage > 95%, 300 steps)",
+                "columns": ["policy", "episodes", "success", "95% CI", "mean max reward"],
+                "rows": [
+                    [
+                        "random" if checkpoint is None else Path(checkpoint).name,
+                        n,
+                        f"{100 * k / n:.0f}%",
+                        f"[{100 * lo:.0f}, {100 * hi:.0f}]",
+                        f"{np.mean(best):.3f}",
+                    ]
+                ],
+            }
+        ],
+    }
+
+
 # ------------------------------------------------------------------------------------------------------- the command
 
 
@@ -557,10 +669,11 @@ def success_curve(
 class DiagnoseConfig:
     """Where is success lost? One diagnostic per call; writes diagnose_<what>.json (+ .png) under --out."""
 
-    what: tyro.conf.Positional[Literal["ceiling", "tasks", "latent-cost", "action-rank", "curve"]]
+    what: tyro.conf.Positional[Literal["ceiling", "tasks", "latent-cost", "action-rank", "curve", "fixed-target"]]
     """'ceiling' (plan with the true simulator), 'tasks' (start-goal distances of the protocol), 'latent-cost'
     (latent cost vs true distance on held-out episodes), 'action-rank' (does the model rank the recorded actions
-    above random ones on the protocol's pairs?) or 'curve' (success of every saved checkpoint of a run)."""
+    above random ones on the protocol's pairs?), 'curve' (success of every saved checkpoint of a run) or 'fixed-target'
+    (PushT on gym-pusht's fixed T; without --checkpoint the random policy)."""
     data: Path | None = None
     """Dataset of the protocol's start/goal pairs (default for latent-cost and curve: the checkpoint's)."""
     checkpoint: Path | None = None
@@ -571,7 +684,15 @@ class DiagnoseConfig:
     out: Path = Path("results/diagnostics")
     """Output directory."""
     device: str = "cpu"
-    """Torch device (latent-cost, curve)."""
+    """Torch device (latent-cost, curve, fixed-target)."""
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    """Planner of ceiling, curve and fixed-target (default: the paper's CEM; the ceiling's full budget simulates
+    ~225k env steps per plan, so e.g. --plan.num-samples 64 --plan.iterations 10 --plan.topk 8 for a quick bound)."""
+    tag: str = ""
+    """Suffix of the output name: diagnose_<what>_<tag>.json (e.g. 'random' beside a checkpoint's fixed-target)."""
+    attach: Path | None = None
+    """A benchmark cell (results/<env>/<scale>): write under <cell>/diagnostics/ instead of --out, put every attached
+    diagnostic into its results.json and rebuild its report (section "Diagnostics")."""
 
     def __post_init__(self) -> None:
         if self.what in ("ceiling", "tasks") and self.data is None:
@@ -582,19 +703,68 @@ class DiagnoseConfig:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}.")
 
 
+DIAGNOSTICS_DIR = "diagnostics"
+"""Folder of a benchmark cell that holds its attached diagnostics (``lewm diagnose ... --attach CELL``)."""
+
+
+def attached_entries(cell: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """The tables and figures of every ``<cell>/diagnostics/diagnose_*.json``, in the report's extra-section shape
+    (section "Diagnostics", figure paths relative to the cell), sorted by file name."""
+    out: dict[str, list[dict[str, Any]]] = {"figures": [], "tables": []}
+    for path in sorted((Path(cell) / DIAGNOSTICS_DIR).glob("diagnose_*.json")):
+        result = json.loads(path.read_text())
+        for table in result.get("tables", []):
+            out["tables"].append({**table, "section": "Diagnostics"})
+        for fig in result.get("figures", []):
+            rel = f"{DIAGNOSTICS_DIR}/{Path(fig['path']).name}"
+            out["figures"].append({**fig, "path": rel, "section": "Diagnostics"})
+    return out
+
+
+def attach_to_cell(cell: str | Path) -> dict[str, Any]:
+    """Put every attached diagnostic of ``cell`` into its results.json (replacing earlier "Diagnostics" entries) and
+    rebuild its report (report.md, plots, index.html); returns the updated results."""
+    from lewm_agents.report import load_results, write_report
+
+    cell = Path(cell)
+    path = cell / "results.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"--attach {cell}: no results.json there. Attach diagnostics to a finished benchmark cell "
+            f"(e.g. results/pusht/smoke after `lewm benchmark --env pusht`), or drop --attach and use --out."
+        )
+    results = load_results(path)
+    entries = attached_entries(cell)
+    for key in ("figures", "tables"):
+        kept = [e for e in results.get(key, []) if e.get("section") != "Diagnostics"]
+        results[key] = kept + entries[key]
+    path.write_text(json.dumps(results, indent=2))
+    write_report(results, cell)
+    return results
+
+
 def diagnose(cfg: DiagnoseConfig) -> dict[str, Any]:
-    """Run one diagnostic and write its JSON (and figure) under ``cfg.out``; returns the result."""
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    fig = cfg.out / f"diagnose_{cfg.what}.png"
+    """Run one diagnostic and write its JSON (and figure) under ``cfg.out`` (``<attach>/diagnostics`` with
+    ``cfg.attach``, whose report then shows it); returns the result."""
+    out = cfg.attach / DIAGNOSTICS_DIR if cfg.attach else cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"diagnose_{cfg.what}" + (f"_{cfg.tag}" if cfg.tag else "")
+    fig = out / f"{name}.png"
     if cfg.what == "ceiling":
-        result = protocol_ceiling(cfg.data, episodes=cfg.episodes)
+        result = protocol_ceiling(cfg.data, episodes=cfg.episodes, plan_config=cfg.plan, figure=fig)
     elif cfg.what == "tasks":
         result = task_stats(cfg.data, episodes=cfg.episodes, figure=fig)
     elif cfg.what == "action-rank":
         result = true_action_rank(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device)
     elif cfg.what == "latent-cost":
         result = latent_cost_vs_distance(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device, figure=fig)
+    elif cfg.what == "fixed-target":
+        result = fixed_target(cfg.checkpoint, episodes=cfg.episodes, plan_config=cfg.plan, device=cfg.device)
     else:
-        result = success_curve(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device, figure=fig)
-    (cfg.out / f"diagnose_{cfg.what}.json").write_text(json.dumps(result, indent=2, default=str))
+        result = success_curve(
+            cfg.checkpoint, cfg.data, episodes=cfg.episodes, plan_config=cfg.plan, device=cfg.device, figure=fig
+        )
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+    if cfg.attach:
+        attach_to_cell(cfg.attach)
     return result

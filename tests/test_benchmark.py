@@ -156,3 +156,24 @@ def test_a_cell_set_in_epochs_gives_every_method_the_same_gradient_steps(tmp_pat
     results = run_benchmark(cfg)
     steps = {m: results["methods"][m]["steps"] for m in ("lewm", "gcbc")}
     assert steps["gcbc"] == steps["lewm"] > 0  # GCBC's 1-frame clips are more per epoch: it gets LeWM's steps
+
+
+def test_a_benchmark_rerun_keeps_the_sections_other_commands_attached(tmp_path):
+    from lewm_agents.benchmark import _extra_entries
+
+    (tmp_path / "analyses").mkdir()
+    (tmp_path / "analyses" / "probe.png").write_bytes(b"png")
+    old = {
+        "figures": [
+            {"title": "probe", "path": "analyses/probe.png", "section": "Latent analyses"},
+            {"title": "gone", "path": "analyses/deleted.png", "section": "Latent analyses"},
+            {"title": "stale", "path": "analyses/probe.png", "section": "Diagnostics"},
+        ],
+        "tables": [{"title": "frontier", "columns": ["a"], "rows": [[1]], "section": "Planning frontier"}],
+    }
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    extra = _extra_entries(tmp_path, tmp_path)
+    assert [f["title"] for f in extra["figures"]] == ["probe"]  # missing files and old diagnostics are dropped
+    assert [t["title"] for t in extra["tables"]] == ["frontier"]
+    (tmp_path / "results.json").write_text("{not json")
+    assert _extra_entries(tmp_path, tmp_path) == {"figures": [], "tables": []}

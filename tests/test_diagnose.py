@@ -68,3 +68,37 @@ def test_diagnose_needs_its_inputs():
         DiagnoseConfig(what="ceiling")
     with pytest.raises(ValueError, match="--checkpoint"):
         DiagnoseConfig(what="curve")
+
+
+def test_fixed_target_random_row_uses_the_coverage_rule():
+    from lewm_agents.diagnose import fixed_target
+
+    r = fixed_target(None, episodes=2)
+    assert r["protocol"] == "fixed-target" and len(r["episode_success"]) == 2
+    assert r["successes"] == sum(r["episode_success"])
+    # best reward is clip(coverage / 0.95, 0, 1): a start from gym-pusht's distribution seldom covers the fixed T
+    assert 0.0 <= r["mean_max_reward"] < 1.0
+    assert r["tables"][0]["rows"][0][0] == "random"
+
+
+def test_attach_puts_diagnostics_into_the_cell_report(tworoom_data, tmp_path):
+    from lewm_agents.diagnose import attached_entries
+
+    cell = tmp_path / "cell"
+    with pytest.raises(FileNotFoundError, match=r"no results\.json there"):
+        diagnose(DiagnoseConfig(what="tasks", data=tworoom_data, episodes=5, attach=cell))
+    cell.mkdir(exist_ok=True)
+    results = {"schema": 2, "env": "tworoom", "scale": "smoke", "methods": {"random": {"acts": "random",
+               "success_rate": 0.0, "successes": 0, "episodes": 5, "ci95": [0.0, 0.4]}},
+               "tables": [{"title": "Kept", "columns": ["a"], "rows": [["1"]], "section": "Other"}]}  # fmt: skip
+    (cell / "results.json").write_text(json.dumps(results))
+    for _ in range(2):  # a rerun replaces its entries, it does not add them twice
+        diagnose(DiagnoseConfig(what="tasks", data=tworoom_data, episodes=5, attach=cell))
+    saved = json.loads((cell / "results.json").read_text())
+    assert [t["title"] for t in saved["tables"]] == ["Kept", "Evaluation tasks"]
+    assert saved["tables"][1]["section"] == "Diagnostics"
+    assert "Evaluation tasks" in (cell / "report.md").read_text()
+    assert (cell / "diagnostics" / "diagnose_tasks.json").is_file()
+    figs = attached_entries(cell)["figures"]
+    assert all((cell / f["path"]).is_file() for f in figs)
+    assert attached_entries(tmp_path / "nowhere") == {"figures": [], "tables": []}

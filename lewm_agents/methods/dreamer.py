@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lewm_agents.checks import check_finite
 from lewm_agents.data.batch import Batch, ClipSpec
 from lewm_agents.diagnostics import effective_rank
 from lewm_agents.methods.method import Method
@@ -110,6 +111,7 @@ class DreamerConfig:
     L2 over the whole latent [h, probs])."""
 
     def __post_init__(self) -> None:
+        check_finite(self, "model.")  # NaN / inf in any float field, named with its --model.<field> flag
         ints = ("image_size", "action_dim", "frameskip", "channels", "embed_dim", "deter", "stoch", "hidden")
         for name in ints:
             if getattr(self, name) < 1:

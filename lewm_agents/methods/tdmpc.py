@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lewm_agents.checks import check_finite
 from lewm_agents.data.batch import Batch, ClipSpec, HindsightGoals
 from lewm_agents.diagnostics import effective_rank
 from lewm_agents.distributed import all_mean
@@ -120,6 +121,7 @@ class TDMPCConfig:
     value-based GC-RL draws them; mean offset ~33 env steps)."""
 
     def __post_init__(self) -> None:
+        check_finite(self, "model.")  # NaN / inf in any float field, named with its --model.<field> flag
         sizes = (self.image_size, self.action_dim, self.frameskip, self.latent_dim, self.enc_channels, self.mlp_dim)
         if min(*sizes, self.simnorm_dim, self.num_v, self.horizon) < 1 or self.num_bins < 2:
             raise ValueError("every size of TDMPCConfig must be >= 1 (num_bins >= 2).")

@@ -22,6 +22,12 @@ def _tex_safe(text: str) -> str:
     return text.replace("$", r"\$")  # matplotlib reads $...$ as math
 
 
+def _tick(name: str, m: dict[str, Any]) -> str:
+    """A method's axis label: its display label up to the first parenthesis ("PLDM-style (VICReg-family ...)" ->
+    "PLDM-style"); the full label is in the report's table. Long labels would squeeze the plot area to nothing."""
+    return _tex_safe(label(name, m).split(" (")[0])
+
+
 def _barh(results: dict[str, Any], key: str, path: Path, xlabel: str, fmt: Any, log: bool = False) -> Path | None:
     """Horizontal bars of ``methods[*][key]``, one per method with a positive value; the others are named above."""
     from matplotlib.ticker import EngFormatter
@@ -43,7 +49,7 @@ def _barh(results: dict[str, Any], key: str, path: Path, xlabel: str, fmt: Any, 
     ax.barh(ys, [v / divisor for v in values], color=[color(n, i) for i, n, _, _ in shown], height=0.6)
     for y, v in zip(ys, values):
         ax.annotate(fmt(v), (v / divisor, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(ys, [_tex_safe(label(n, m)) for _, n, m, _ in shown])
+    ax.set_yticks(ys, [_tick(n, m) for _, n, m, _ in shown])
     ax.invert_yaxis()
     if log:
         ax.set_xscale("log")
@@ -51,7 +57,7 @@ def _barh(results: dict[str, Any], key: str, path: Path, xlabel: str, fmt: Any, 
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.margins(x=0.3)
     ax.set_xlabel(xlabel)
-    left_out = [label(n, m) for n, m, v in items if not v]
+    left_out = [label(n, m).split(" (")[0] for n, m, v in items if not v]
     if left_out:
         ax.set_title(_tex_safe("not applicable: " + ", ".join(left_out)), fontsize=8, loc="left", color="0.4")
     ax.spines[["top", "right"]].set_visible(False)
@@ -74,7 +80,7 @@ def _success_plot(results: dict[str, Any], path: Path) -> Path | None:
             error_kw={"elinewidth": 1, "ecolor": "0.2"})  # fmt: skip
     for y, r, (_, hi) in zip(ys, rates, cis):
         ax.annotate(f"{100 * r:.0f}%", (hi, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(ys, [_tex_safe(label(n, m)) for _, n, m, _ in items])
+    ax.set_yticks(ys, [_tick(n, m) for _, n, m, _ in items])
     ax.invert_yaxis()
     ax.set_xlim(0, 1.12)
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0%", "25%", "50%", "75%", "100%"])

@@ -388,3 +388,10 @@ def _has_matplotlib() -> bool:
     except ImportError:
         return False
     return True
+
+
+def test_plot_axis_labels_drop_the_parenthesised_part_of_long_method_labels():
+    from lewm_agents.report_plots import _tick
+
+    assert _tick("pldm", {"label": "PLDM-style (VICReg-family objective on the LeWM backbone)"}) == "PLDM-style"
+    assert _tick("x", {"label": "cost $5"}) == r"cost \$5"

@@ -197,13 +197,15 @@ KILLS: list[Fault] = [kill_train(seed) for seed in SEEDS]
 
 @pytest.mark.parametrize("fault", [*FLIPS, *JSON], ids=str)
 def test_checkpoint_fault(fault: Fault, pristine_run: pathlib.Path, tmp_path: pathlib.Path, fault_log: FaultLog):
-    fault_log.check(fault, pristine_run, tmp_path)
+    verdict = fault_log.check(fault, pristine_run, tmp_path)  # records the row for the figure
+    assert verdict.outcome in fault.expect and verdict.lost == 0, verdict.detail
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kill -9 as on Linux")
 @pytest.mark.parametrize("fault", KILLS, ids=str)
 def test_training_fault(fault: Fault, pristine_run: pathlib.Path, tmp_path: pathlib.Path, fault_log: FaultLog):
-    fault_log.check(fault, pristine_run, tmp_path)
+    verdict = fault_log.check(fault, pristine_run, tmp_path)  # records the row for the figure
+    assert verdict.outcome in fault.expect and verdict.lost == 0, verdict.detail
 
 
 def test_rows_are_unique() -> None:

@@ -210,4 +210,5 @@ FAULTS: list[Fault] = [
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kill -9 and file-size limits as on Linux")
 @pytest.mark.parametrize("fault", FAULTS, ids=str)
 def test_collection_fault(fault: Fault, pristine_dataset: pathlib.Path, tmp_path: pathlib.Path, fault_log: FaultLog):
-    fault_log.check(fault, pristine_dataset, tmp_path)
+    verdict = fault_log.check(fault, pristine_dataset, tmp_path)  # records the row for the figure
+    assert verdict.outcome in fault.expect and verdict.lost == 0, verdict.detail

@@ -216,12 +216,14 @@ FLAG_FAULTS = [flag_fault(name) for name in FLAGS]
 
 @pytest.mark.parametrize("fault", STEP_FAULTS, ids=str)
 def test_env_step_fault(fault: Fault, tmp_path: pathlib.Path, fault_log: FaultLog):
-    fault_log.check(fault, tmp_path, tmp_path)
+    verdict = fault_log.check(fault, tmp_path, tmp_path)  # records the row for the figure
+    assert verdict.outcome in fault.expect and verdict.lost == 0, verdict.detail
 
 
 @pytest.mark.parametrize("fault", [*AGENT_FAULTS, *FLAG_FAULTS], ids=str)
 def test_run_input_fault(fault: Fault, pristine_run: pathlib.Path, tmp_path: pathlib.Path, fault_log: FaultLog):
-    fault_log.check(fault, pristine_run, tmp_path)
+    verdict = fault_log.check(fault, pristine_run, tmp_path)  # records the row for the figure
+    assert verdict.outcome in fault.expect and verdict.lost == 0, verdict.detail
 
 
 def test_rows_are_unique() -> None:

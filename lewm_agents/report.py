@@ -176,6 +176,9 @@ def write_report(results: dict[str, Any], cell: str | Path) -> dict[str, Path]:
         if m.get("metrics_file")
     }
     plots = {f"plots/{k}": p for k, p in write_plots(results, cell, curves).items()}
+    kept = cell / "plots" / "training_curves.png"
+    if not any(curves.values()) and kept.exists():  # a published copy of a cell (runs/ left out) keeps its curves
+        plots["plots/training_curves.png"] = kept
     written = {"report.md": cell / "report.md", "index.html": cell / "index.html"}
     written["report.md"].write_text(render_markdown(results, plots, curves, cell), encoding="utf-8")
     written["index.html"].write_text(render_html(results, plots, curves, cell), encoding="utf-8")

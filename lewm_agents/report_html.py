@@ -123,7 +123,8 @@ def _results_html(results: dict[str, Any]) -> str:
     body = []
     for i, ((name, m), row, rate) in enumerate(zip(methods.items(), results_table(results), rates)):
         cells = [f"<td{' class=num' if j in numeric else ''}>{e(c)}</td>" for j, c in enumerate(row)]
-        cells[1] = f'<td><span class="sw" style="--c:{color(name, i)}"></span>{e(row[1])}</td>'
+        short = row[1].split(" (")[0]  # the full label is the tooltip and in the Methods cards: the table fits
+        cells[1] = f'<td title="{e(row[1])}"><span class="sw" style="--c:{color(name, i)}"></span>{e(short)}</td>'
         if rate is not None:
             lo, hi = _ci(m) or (rate, rate)
             bar = (

@@ -153,6 +153,26 @@ def test_plots_and_training_curves(tmp_path):
     assert "<code>bc_loss</code>" in page and "<code>sigreg_loss</code>" in page
 
 
+def test_published_cell_without_runs_keeps_its_training_curves(tmp_path):
+    pytest.importorskip("matplotlib")
+    write_metrics(tmp_path / "runs/lewm/metrics.jsonl", 50, ("loss", "pred_loss", "sigreg_loss"))
+    write_report(results_v2(), tmp_path)
+    curves = (tmp_path / "plots/training_curves.png").read_bytes()
+    shutil.rmtree(tmp_path / "runs")  # results/<env>/<scale>/ in git: runs/ is left out, the PNG is kept
+    written = write_report(results_v2(), tmp_path)
+    assert "plots/training_curves.png" in written
+    assert (tmp_path / "plots/training_curves.png").read_bytes() == curves
+    assert 'src="plots/training_curves.png"' in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+def test_table_shows_the_short_label_with_the_full_one_as_tooltip(tmp_path):
+    long = "PLDM-style (VICReg-family objective on the LeWM backbone)"
+    write_report(results_v2(gcbc={"label": long}), tmp_path)
+    rows, _ = page_table(tmp_path / "index.html")
+    assert rows[1][1] == "PLDM-style"
+    assert f'title="{long}"' in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
 def test_without_matplotlib_the_md_and_html_are_written(tmp_path, monkeypatch):
     import builtins
 

@@ -40,7 +40,7 @@ help:
 	@echo "make collect ENV=<env> EPISODES=N record a dataset into data/<env>.h5"
 	@echo "make train ENV=<env> PRESET=small train on data/<env>.h5 into runs/<env>-<preset>"
 	@echo "make benchmark ENV=<env> SCALE=<scale>  collect -> train -> eval -> results/<env>/<scale>/"
-	@echo "  METHODS=lewm,pldm runs a subset (default: every registered method and random)"
+	@echo "  METHODS=lewm,pldm runs a subset (default: every registered method, tdmpc@native and random)"
 	@echo "make analyses ENV=<env> SCALE=<scale>  probes, surprise, straightness, latent maps of a finished cell"
 	@echo "  ENV: $(VALID_ENVS)   SCALE: $(VALID_SCALES)"
 

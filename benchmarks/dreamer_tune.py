@@ -73,8 +73,9 @@ def last_metrics(run: Path) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in (run / "metrics.jsonl").read_text().splitlines():
         row = json.loads(line)
-        keys = ("recon_loss", "kl", "post_std", "post_rank", "val_recon_loss", "val_kl")
-        out.update({k: row[k] for k in keys if k in row})
+        keys = ("recon_loss", "kl", "emb_std", "eff_rank", "val_recon_loss", "val_kl")
+        names = {"emb_std": "post_std", "eff_rank": "post_rank"}  # the posterior's (evaluate_run's are the latents')
+        out.update({names.get(k, k): row[k] for k in keys if k in row})
     return out
 
 
@@ -116,7 +117,9 @@ def main(cfg: DreamerTuneConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     device = torch.device("cpu")
     recipe = BENCHMARKS["tworoom"]["small"].recipe("dreamer")
-    tune = TuneConfig(data=cfg.data, preset="smoke", steps=cfg.steps, seed=cfg.seed, progress=False)
+    # the recorded search's collapse guard: LeWM's floor (Dreamer-style's own, 1e-5, flags only a constant posterior)
+    tune = TuneConfig(data=cfg.data, preset="smoke", steps=cfg.steps, seed=cfg.seed, progress=False,
+                      collapse_std=0.05, collapse_rank=0.02)  # fmt: skip
     runs = []
     for m in cfg.kl_scales:
         run = cfg.runs / f"kl_{m:g}"

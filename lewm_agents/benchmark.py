@@ -2,12 +2,16 @@
 
 All methods (default: every registered one, lewm_agents/methods/, plus the ``random`` sanity row) see the same
 dataset, the same number of gradient steps, the same evaluation pairs and seeds, and, where they plan, the same
-planner and budget (the cell's `lewm_agents.cells.BenchmarkSpec`). Every stage caches its output under
-``results/<env>/<scale>/`` and a rerun reuses what is finished, so a crashed stage reruns alone:
+planner and budget (the cell's `lewm_agents.cells.BenchmarkSpec`). A method that declares its own planner
+(`lewm_agents.methods.Method.native_plan`: TD-MPC-style's MPPI) gets one extra row, ``<method>@native``
+(``tdmpc@native``): the same run, evaluated a second time with that planner; its main row keeps the common budget.
+Every stage caches its output under ``results/<env>/<scale>/`` and a rerun reuses what is finished, so a crashed
+stage reruns alone:
 
     dataset.h5              the dataset (an interrupted collection is topped up)
-    runs/<method>/          each method's run (an interrupted training resumes exactly)
-    eval_<method>.json      each method's evaluation (recomputed only when its weights or the protocol changed)
+    runs/<method>/          each method's run (an interrupted training resumes exactly; @native rows share it)
+    eval_<row>.json         each row's evaluation (recomputed only when its weights, the protocol or its planner
+                            changed), e.g. eval_tdmpc.json and eval_tdmpc@native.json
     videos/, results.json (schema 2, paths relative to the cell), then report.md, plots/ and index.html
                             (lewm_agents/report.py; `lewm report CELL` re-renders them from results.json)
 
@@ -39,6 +43,7 @@ from lewm_agents.eval_protocols import PROTOCOLS, ProtocolName, check_protocol, 
 from lewm_agents.evaluate import EvalConfig, evaluate
 from lewm_agents.methods import METHODS
 from lewm_agents.monitor import METRICS_FILE
+from lewm_agents.planning import PlanConfig
 from lewm_agents.report import write_report
 from lewm_agents.runtime import resolve_device
 from lewm_agents.train import TrainConfig, recipe_diff, schedule_steps, train
@@ -46,10 +51,42 @@ from lewm_agents.train import TrainConfig, recipe_diff, schedule_steps, train
 RESULTS_SCHEMA = 2
 BASELINES: tuple[str, ...] = ("random",)
 """Rows that need no training."""
+NATIVE = "native"
+"""The variant of a row ``<method>@native``: the method's run, evaluated with its own planner (`Method.native_plan`)."""
 
 
 def _all_methods() -> tuple[str, ...]:
-    return (*METHODS, *BASELINES)
+    """Every row, in report order: each registered method, right after it its native-planner row where it declares
+    one (``tdmpc@native``), then the baselines."""
+    rows = [(name, f"{name}@{NATIVE}") if m.native_plan is not None else (name,) for name, m in METHODS.items()]
+    return (*(r for row in rows for r in row), *BASELINES)
+
+
+def split_row(row: str) -> tuple[str, str | None]:
+    """A row key -> (the method or baseline, the variant or None): ``"tdmpc@native"`` -> ``("tdmpc", "native")``."""
+    base, _, variant = row.partition("@")
+    return base, variant or None
+
+
+def _row_plan(row: str, spec: BenchmarkSpec) -> PlanConfig:
+    """The planner a row is evaluated with: the cell's (the common budget), or the method's own for ``@native``."""
+    base, variant = split_row(row)
+    if variant == NATIVE:
+        return METHODS[base].native_plan
+    return spec.plan
+
+
+def _row_label(row: str) -> str:
+    """The report label: the method's, or for ``x@native`` its short name and planner, e.g. "TD-MPC-style, native
+    MPPI (512x6, H=3)"."""
+    base, variant = split_row(row)
+    if base not in METHODS:
+        return row
+    if variant != NATIVE:
+        return METHODS[base].label
+    p = METHODS[base].native_plan  # the rest of it (replanning, std bounds) is in the row's settings
+    short = METHODS[base].label.split(" (")[0]  # plots show the label up to its parenthesis
+    return f"{short}, native {p.solver.upper()} ({p.num_samples}x{p.iterations}, H={p.horizon})"
 
 
 @dataclass(frozen=True)
@@ -64,8 +101,10 @@ class BenchmarkConfig:
     out: Path = Path("results")
     """Results root: results/<env>/<scale>/ holds the dataset, the runs, the videos and the reports."""
     methods: tuple[str, ...] = _all_methods()
-    """Methods to run, in report order: registered ones (lewm, pldm, gcbc, ...) and 'random'; `--methods lewm pldm`
-    or `--methods lewm,pldm` runs a subset."""
+    """Rows to run, in report order: registered methods (lewm, pldm, gcbc, ...), the native-planner rows of the
+    methods that declare one (tdmpc@native: TD-MPC-style's run planned with TD-MPC2's own MPPI instead of the cell's
+    planner; trained once with tdmpc, never retrained for it) and 'random'; `--methods lewm pldm` or
+    `--methods lewm,pldm` runs a subset (name tdmpc@native to get that row: tdmpc alone is the common-budget row)."""
     redo: Literal["none", "eval", "all"] = "none"
     """Recompute cached stages: 'eval' reruns the evaluations, 'all' also retrains (the dataset is kept)."""
     device: str = "auto"
@@ -89,7 +128,10 @@ class BenchmarkConfig:
         methods = tuple(dict.fromkeys(x for m in self.methods for x in m.split(",") if x))  # "a,b" and "a b"
         bad = [m for m in methods if m not in _all_methods()]
         if bad or not methods:
-            raise ValueError(f"unknown methods {bad}; valid: {', '.join(_all_methods())}.")
+            raise ValueError(
+                f"unknown methods {bad}; valid: {', '.join(_all_methods())} (a <method>@{NATIVE} row exists only for "
+                "methods that declare their own planner)."
+            )
         object.__setattr__(self, "methods", methods)
         check_protocol(self.protocol, BENCHMARKS[self.env][self.scale].env_id)
 
@@ -201,20 +243,23 @@ def _train_stage(
 
 
 def _eval_stage(
-    spec: BenchmarkSpec, method: str, data: Path, training: dict[str, Any] | None, cell: Path, cfg: BenchmarkConfig
+    spec: BenchmarkSpec, row: str, data: Path, training: dict[str, Any] | None, cell: Path, cfg: BenchmarkConfig
 ) -> dict[str, Any]:
-    """Evaluate one method (or random) under the cell's protocol; cached by the weights and the protocol."""
+    """Evaluate one row (a method, its native-planner variant, or random) under the cell's protocol; cached in
+    ``eval_<row>.json`` by the weights, the protocol and the planner."""
+    method, _ = split_row(row)
     acts = METHODS[method].acts if method in METHODS else "random"
     ecfg = EvalConfig(
         checkpoint=Path(training["checkpoint"]) if training else None,
         data=data,
         policy=method,
+        name=row,
         protocol=cfg.protocol,
         episodes=spec.eval_episodes,
         goal_offset=spec.goal_offset,
         budget=spec.budget if cfg.protocol == "dataset-goal" else PROTOCOLS[cfg.protocol].budget,
         seed=spec.seed,
-        plan=spec.plan,
+        plan=_row_plan(row, spec),
         videos=cfg.videos,
         out=cell,
         device=cfg.device,
@@ -222,7 +267,7 @@ def _eval_stage(
         progress=cfg.progress,
     )
     key = {
-        "method": method,
+        "method": row,
         "weights_sha256": training and training["weights_sha256"],  # the weights, wherever the run directory is
         "episodes": ecfg.episodes,
         "goal_offset": ecfg.goal_offset,
@@ -232,7 +277,7 @@ def _eval_stage(
         "precision": ecfg.precision if acts != "random" else None,
         **({"protocol": cfg.protocol} if cfg.protocol != "dataset-goal" else {}),  # older caches stay valid
     }
-    cached = cell / f"eval_{method}.json"
+    cached = cell / f"eval_{row}.json"
     if cached.exists() and cfg.redo == "none":
         old = json.loads(cached.read_text())
         if old.get("cache_key") == key:
@@ -247,11 +292,13 @@ def _rel(path: str | None, cell: Path) -> str | None:
     return None if not path else os.path.relpath(path, cell)
 
 
-def _method_entry(method: str, r: dict[str, Any], training: dict[str, Any] | None, cell: Path) -> dict[str, Any]:
-    """One row of results.json (schema 2)."""
+def _method_entry(row: str, r: dict[str, Any], training: dict[str, Any] | None, cell: Path) -> dict[str, Any]:
+    """One row of results.json (schema 2); a ``<method>@native`` row also says which row's run it shares
+    (``trained_as``) and its planner (``plan``)."""
+    method, variant = split_row(row)
     m = METHODS.get(method)
     entry: dict[str, Any] = {
-        "label": m.label if m else method,
+        "label": _row_label(row),
         "acts": m.acts if m else "random",
         "success_rate": r["success_rate"],
         "successes": r["successes"],
@@ -279,6 +326,8 @@ def _method_entry(method: str, r: dict[str, Any], training: dict[str, Any] | Non
             hparams=m.hparams(ckpt.config),
             final_metrics={k: v for k, v in training["metrics"].items() if isinstance(v, float)},
         )
+    if variant is not None:
+        entry.update(trained_as=method, plan=r.get("plan_config"))
     return entry
 
 
@@ -319,19 +368,22 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
     if not dataset["finished"]:
         return {"env": cfg.env, "scale": cfg.scale, "unfinished": "collect", "dataset": dataset, "notes": notes}
     methods: dict[str, Any] = {}
+    trainings: dict[str, dict[str, Any]] = {}  # per method: a native-planner row shares its method's run
     success_rule = None
-    for method in cfg.methods:
-        training = None
-        if method in METHODS:
+    for row in cfg.methods:
+        method, _ = split_row(row)
+        training = trainings.get(method)
+        if method in METHODS and training is None:
             run_dir = cell / "runs" / method
             recipe = _equal_budget(spec.recipe(method), spec, data_path)
             training = _train_stage(recipe, data_path, run_dir, cfg.device, cfg.redo == "all", cfg.progress, deadline)
             if not training["finished"]:
                 return {"env": cfg.env, "scale": cfg.scale, "unfinished": f"train {method}", "dataset": dataset,
                         "train": training, "notes": notes}  # fmt: skip
-        r = _eval_stage(spec, method, data_path, training, out, cfg)
+            trainings[method] = training
+        r = _eval_stage(spec, row, data_path, training, out, cfg)
         success_rule = success_rule or r.get("success_rule")
-        methods[method] = _method_entry(method, r, training, out)
+        methods[row] = _method_entry(row, r, training, out)
     device = resolve_device(cfg.device)
     results = {
         "schema": RESULTS_SCHEMA,
@@ -371,9 +423,11 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
 __all__ = [
     "BASELINES",
     "BENCHMARKS",
+    "NATIVE",
     "RESULTS_SCHEMA",
     "SCALE_NAMES",
     "BenchmarkConfig",
     "BenchmarkSpec",
     "run_benchmark",
+    "split_row",
 ]

@@ -82,6 +82,9 @@ class EvalConfig:
     """MP4s written (agent view beside the goal) for the first episodes."""
     out: Path | None = None
     """Directory for eval.json and videos (nothing written when None)."""
+    name: str | None = None
+    """Name of this evaluation in the files it writes (``eval_<name>.json``, ``videos/<name>_ep*.mp4``), e.g. the
+    benchmark's ``tdmpc@native`` row; None: the method's name (or 'random')."""
     device: str = "auto"
     """Torch device for planning."""
     precision: Precision = "auto"
@@ -97,6 +100,11 @@ class EvalConfig:
             raise ValueError(f"unknown --policy {self.policy!r}; valid: auto, random, {', '.join(METHODS)}.")
         if self.policy != "random" and self.checkpoint is None:
             raise ValueError(f"--policy {self.policy} needs --checkpoint (a run directory from `lewm train`).")
+        if self.name is not None and (not self.name or any(c in self.name for c in '/\\:*?"<>| ')):
+            raise ValueError(
+                f"--name {self.name!r} names files (eval_<name>.json, videos/<name>_ep*.mp4): give a non-empty name "
+                "without path separators, spaces or shell wildcards, e.g. tdmpc@native."
+            )
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -340,7 +348,7 @@ def _run_batch(
 
 
 def evaluate(cfg: EvalConfig) -> dict[str, Any]:
-    """Run the protocol and return the metrics (see module docstring); writes eval_<policy>.json and videos under
+    """Run the protocol and return the metrics (see module docstring); writes eval_<name>.json and videos under
     cfg.out."""
     from tqdm.auto import tqdm
 
@@ -381,14 +389,15 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     steps_taken = np.full(cfg.episodes, cfg.budget, dtype=np.int64)
     videos: list[str] = []
     t_start = time.perf_counter()
-    bar = tqdm(total=cfg.episodes, disable=not cfg.progress, desc=f"eval {name}", unit="ep", dynamic_ncols=True)
+    stem = cfg.name or name  # the files' name: the method's, or the caller's (a benchmark row)
+    bar = tqdm(total=cfg.episodes, disable=not cfg.progress, desc=f"eval {stem}", unit="ep", dynamic_ncols=True)
     for lo in range(0, cfg.episodes, len(envs)):
         ids = list(range(lo, min(lo + len(envs), cfg.episodes)))
         ok, steps, frames = _run_batch(envs, ids, tasks, policy, cfg, record=set(range(cfg.videos)) if out else set())
         for i in ids:
             success[i], steps_taken[i] = ok[i], steps[i]
         for i, f in frames.items():
-            path = out / "videos" / f"{name}_ep{i:03d}_{'success' if success[i] else 'fail'}.mp4"
+            path = out / "videos" / f"{stem}_ep{i:03d}_{'success' if success[i] else 'fail'}.mp4"
             _write_video(path, f)
             videos.append(str(path))
         bar.update(len(ids))
@@ -398,6 +407,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     k, n = int(success.sum()), cfg.episodes
     result: dict[str, Any] = {
         "policy": name,
+        "name": stem,
         "acts": acts,
         "env_id": tasks.env_id,
         "checkpoint": str(cfg.checkpoint) if cfg.checkpoint else None,
@@ -433,5 +443,5 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     if acts == "plan":
         result["plan_config"] = asdict(cfg.plan)
     if out:
-        (out / f"eval_{name}.json").write_text(json.dumps(result, indent=2))
+        (out / f"eval_{stem}.json").write_text(json.dumps(result, indent=2))
     return result

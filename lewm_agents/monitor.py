@@ -71,7 +71,9 @@ class Monitor:
         latent_dim: D, for the collapse threshold (None: only the std test applies).
         collapse_fraction: warn when the effective rank stays below this fraction of D (dimensional collapse) ...
         collapse_std: ... or the mean per-dimension std of the latents below this (SIGReg aims at 1; a point mass
-            keeps a meaningless effective rank, since the rank is scale-free) ...
+            keeps a meaningless effective rank, since the rank is scale-free) ... The trainer passes the method's
+            criterion (`lewm_agents.methods.Method.collapse_std` / ``collapse_rank``, e.g. 1e-5 for TD-MPC-style's
+            SimNorm latents) unless ``--collapse-std`` / ``--collapse-rank`` are given.
         collapse_patience: ... for this many consecutive logs. The test needs the objective to report ``eff_rank``
             and ``emb_std``; without them it is skipped.
         collapse_hint: the method's advice, appended to the warning (e.g. "Raise --lam (the SIGReg weight)").

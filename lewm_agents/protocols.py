@@ -131,7 +131,8 @@ class Objective(Protocol):
       device, ``"loss"`` among them, with the same keys at every call (the loop logs whatever it gets: metrics.jsonl,
       TensorBoard, validation as ``val_<key>``). With ``with_stats`` it may add costlier diagnostics; the loop asks
       on log steps only. Latent statistics named ``emb_std`` (mean per-dimension std of the latents) and
-      ``eff_rank`` (their effective rank) switch on the collapse warning; without them it is skipped.
+      ``eff_rank`` (their effective rank) switch on the collapse warning, judged by the method's own criterion
+      (`lewm_agents.methods.Method.collapse_std` / ``collapse_rank``); without them it is skipped.
     * Every trainable parameter lives in the model (the checkpoint saves the model); the objective holds the model,
       hyper-parameters and the random generator it was built with, nothing trainable.
     * Statistics over the batch (SIGReg, variance, covariance) must be those of the global batch under

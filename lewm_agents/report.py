@@ -19,8 +19,13 @@ Schema 2 (paths relative to the cell; every key but ``methods`` may be missing, 
      "dataset": {"path", "episodes", "frames", "size_mb", "policy", "collect_s"},
      "methods": {"lewm": {"label", "acts": "plan" | "policy" | "random", "success_rate", "successes", "episodes",
                           "ci95": [lo, hi], "plan_ms", "train_s", "eval_s", "steps", "parameters", "checkpoint",
-                          "metrics_file", "videos": [...], "hparams": {...}}, ...},
+                          "metrics_file", "videos": [...], "hparams": {...}},
+                 "tdmpc@native": {..., "trained_as": "tdmpc", "plan": {"solver": "mppi", ...}}, ...},
      "figures": [...], "tables": [...]}
+
+A row ``<method>@<variant>`` is one method's run evaluated another way (the benchmark's ``@native`` rows: the
+method's own planner, ``plan``); ``trained_as`` names the row whose run it shares, so its training curves, time and
+parameters are drawn once, with that row.
 
 Schema 1 (written before the ``schema`` key existed: LeWM and random only, paths relative to the working directory,
 one ``train`` and ``parameters`` entry for LeWM) is converted on read by ``upgrade_results``.
@@ -69,6 +74,7 @@ from lewm_agents.report_results import (
     protocol_card,
     read_metrics_file,
     results_table,
+    shares_training,
     upgrade_results,
 )
 
@@ -92,6 +98,7 @@ __all__ = [
     "render_markdown",
     "render_summary",
     "results_table",
+    "shares_training",
     "upgrade_results",
     "write_plots",
     "write_report",
@@ -173,7 +180,7 @@ def write_report(results: dict[str, Any], cell: str | Path) -> dict[str, Path]:
     curves = {
         name: read_metrics_file(cell / str(m["metrics_file"]))
         for name, m in results["methods"].items()
-        if m.get("metrics_file")
+        if m.get("metrics_file") and not shares_training(name, results)  # a shared run's curves are drawn once
     }
     plots = {f"plots/{k}": p for k, p in write_plots(results, cell, curves).items()}
     kept = cell / "plots" / "training_curves.png"

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from lewm_agents.report_results import _ci, _count, _ms, _num, _seconds, color, label
+from lewm_agents.report_results import _ci, _count, _ms, _num, _seconds, color, label, shares_training
 
 
 def _figure(width: float, height: float) -> Any:
@@ -28,12 +28,21 @@ def _tick(name: str, m: dict[str, Any]) -> str:
     return _tex_safe(label(name, m).split(" (")[0])
 
 
+def _width(ticks: list[str]) -> float:
+    """Figure width in inches: 4.6, plus room for tick labels longer than the method names ("TD-MPC-style, native
+    MPPI"), so that the plot area keeps its size."""
+    return 4.6 + 0.07 * max(0, max(map(len, ticks), default=0) - 14)
+
+
 def _barh(results: dict[str, Any], key: str, path: Path, xlabel: str, fmt: Any, log: bool = False) -> Path | None:
     """Horizontal bars of ``methods[*][key]``, one per method with a positive value; the others are named above."""
     from matplotlib.ticker import EngFormatter
 
-    items = [(n, m, _num(m.get(key))) for n, m in results["methods"].items()]
-    shown = [(i, n, m, v) for i, (n, m, v) in enumerate(items) if v]
+    shared = key in ("train_s", "parameters")  # a row that reuses another row's run would repeat its bar
+    items = [(n, m, _num(m.get(key))) for n, m in results["methods"].items()
+             if not (shared and shares_training(n, results))]  # fmt: skip
+    index = {n: i for i, n in enumerate(results["methods"])}
+    shown = [(index[n], n, m, v) for n, m, v in items if v]
     if not shown:
         return None
     values = [v for *_, v in shown]
@@ -43,13 +52,14 @@ def _barh(results: dict[str, Any], key: str, path: Path, xlabel: str, fmt: Any, 
             (d, u) for d, u in ((3600.0, "h"), (60.0, "min"), (1.0, "s")) if max(values) >= 5 * d or d == 1
         )
         xlabel = f"{xlabel} ({unit})"
-    fig = _figure(4.6, 0.75 + 0.3 * len(shown))
+    ticks = [_tick(n, m) for _, n, m, _ in shown]
+    fig = _figure(_width(ticks), 0.75 + 0.3 * len(shown))
     ax = fig.subplots()
     ys = list(range(len(shown)))
     ax.barh(ys, [v / divisor for v in values], color=[color(n, i) for i, n, _, _ in shown], height=0.6)
     for y, v in zip(ys, values):
         ax.annotate(fmt(v), (v / divisor, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(ys, [_tick(n, m) for _, n, m, _ in shown])
+    ax.set_yticks(ys, ticks)
     ax.invert_yaxis()
     if log:
         ax.set_xscale("log")
@@ -70,7 +80,8 @@ def _success_plot(results: dict[str, Any], path: Path) -> Path | None:
     items = [t for t in items if t[3] is not None]
     if not items:
         return None
-    fig = _figure(4.6, 0.75 + 0.3 * len(items))
+    ticks = [_tick(n, m) for _, n, m, _ in items]
+    fig = _figure(_width(ticks), 0.75 + 0.3 * len(items))
     ax = fig.subplots()
     ys = list(range(len(items)))
     rates = [r for *_, r in items]
@@ -80,7 +91,7 @@ def _success_plot(results: dict[str, Any], path: Path) -> Path | None:
             error_kw={"elinewidth": 1, "ecolor": "0.2"})  # fmt: skip
     for y, r, (_, hi) in zip(ys, rates, cis):
         ax.annotate(f"{100 * r:.0f}%", (hi, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(ys, [_tick(n, m) for _, n, m, _ in items])
+    ax.set_yticks(ys, ticks)
     ax.invert_yaxis()
     ax.set_xlim(0, 1.12)
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0%", "25%", "50%", "75%", "100%"])

@@ -24,6 +24,8 @@ COLUMNS = ("method", "label", "acts", "success", "95% CI", "parameters", "traini
 """Columns of the results table (report.md and index.html)."""
 NUMERIC = frozenset({5, 6, 7, 8})
 """Right-aligned columns of the results table."""
+_PLAN_SUMMARY = ("solver", "num_samples", "iterations", "topk", "horizon", "receding_horizon", "temperature")
+"""The planner fields a row with its own planner shows in its settings."""
 _VIDEO_NAME = re.compile(r"_ep(\d+)_(success|fail)\.\w+$")
 
 
@@ -80,7 +82,21 @@ def label(name: str, m: dict[str, Any]) -> str:
 
 
 def color(name: str, index: int) -> str:
-    return COLORS.get(name, _MORE_COLORS[index % len(_MORE_COLORS)])
+    """A row's colour: its method's; a variant row ``<method>@<variant>`` (tdmpc@native) a lighter shade of it."""
+    if name in COLORS:
+        return COLORS[name]
+    base = name.partition("@")[0]
+    if base != name and base in COLORS:
+        rgb = [int(COLORS[base][i : i + 2], 16) for i in (1, 3, 5)]
+        return "#" + "".join(f"{round(c + 0.45 * (255 - c)):02x}" for c in rgb)  # 45% of the way to white
+    return _MORE_COLORS[index % len(_MORE_COLORS)]
+
+
+def shares_training(name: str, results: dict[str, Any]) -> bool:
+    """Whether row ``name`` reuses another reported row's run (a ``<method>@native`` row: ``trained_as``), so its
+    training time, parameters and curves are that row's and are drawn once."""
+    trained_as = results["methods"][name].get("trained_as")
+    return isinstance(trained_as, str) and trained_as != name and trained_as in results["methods"]
 
 
 # ---------------------------------------------------------------------------------------------------------- reading
@@ -219,7 +235,11 @@ def protocol_card(results: dict[str, Any]) -> list[tuple[str, str]]:
         main += "".join(f", {k} {plan[k]}" for k in ("topk", "horizon") if plan.get(k) is not None)
         rest = [f"{k} {_value(v)}" for k, v in plan.items() if k not in ("solver", "num_samples", "iterations",
                                                                           "topk", "horizon")]  # fmt: skip
-        card.append(("planner", main + (f" ({', '.join(rest)})" if rest else "")))
+        own = [
+            n for n, m in results.get("methods", {}).items() if isinstance(m, dict) and isinstance(m.get("plan"), dict)
+        ]
+        note = f"; {', '.join(own)} plan with their method's own planner (in their settings)" if own else ""
+        card.append(("planner", main + (f" ({', '.join(rest)})" if rest else "") + note))
     if "success_rule" in p or p.get("name") == "dataset-goal":
         card.append(("success rule", p.get("success_rule") or "the env's own (terminated with info['is_success'])"))
     if p.get("rendering"):
@@ -273,6 +293,11 @@ def _metric_names(rows: list[dict[str, Any]]) -> list[str]:
 def method_settings(m: dict[str, Any]) -> list[tuple[str, str]]:
     """(name, value) pairs of one method: how it acts, its checkpoint and run, then its hyper-parameters."""
     out = [(k, str(m[k])) for k in ("acts", "checkpoint", "metrics_file") if m.get(k)]
+    if m.get("trained_as"):
+        out.append(("run", f"{m['trained_as']}'s (the same weights, evaluated with the planner below)"))
+    plan = m.get("plan")
+    if isinstance(plan, dict) and plan:
+        out.append(("planner", ", ".join(f"{k} {_value(v)}" for k, v in plan.items() if k in _PLAN_SUMMARY)))
     if _num(m.get("eval_s")) is not None:
         out.append(("evaluation time", _seconds(m["eval_s"]) if m["eval_s"] else "0 s"))
     hp = m.get("hparams")

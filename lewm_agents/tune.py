@@ -3,11 +3,12 @@
 Criterion. Each candidate lambda gets a short training run; its score is how well the latents of **held-out
 episodes** linearly encode the simulator state: a ridge probe fitted on frames of the training episodes, R^2 on the
 held-out ones (relative to the state variance of the fit frames, averaged over state dimensions). A run whose
-latents collapse (mean per-dimension std below ``collapse_std``, or effective rank below ``collapse_rank * D``)
-scores -inf: lambda too small. Too large a lambda makes the latents Gaussian noise that predicts and encodes the
-state worse, so the score rises, peaks and falls with log lambda. A dataset without a state column falls back to
-proprio / observation, and without any of them to minus the validation prediction loss (still with the collapse
-guard, which the prediction loss alone would reward).
+latents collapse (mean per-dimension std below ``collapse_std``, or effective rank below ``collapse_rank * D``;
+by default the run's method's criterion, `lewm_agents.methods.Method.collapse_std` / ``collapse_rank``) scores
+-inf: lambda too small. Too large a lambda makes the latents Gaussian noise that predicts and encodes the state
+worse, so the score rises, peaks and falls with log lambda. A dataset without a state column falls back to proprio /
+observation, and without any of them to minus the validation prediction loss (still with the collapse guard, which
+the prediction loss alone would reward).
 
 Search. Golden-section search over ``grid`` log-spaced candidates in [lam_min, lam_max], assuming that shape
 (-inf on a prefix, then unimodal): O(log n) runs instead of n. Runs are kept in ``out/runs/lam_*`` and reused, so
@@ -30,8 +31,10 @@ import numpy as np
 import torch
 
 from lewm_agents.checkpoint import load_checkpoint
+from lewm_agents.checks import check_range
 from lewm_agents.data import DatasetReader, split_episodes
 from lewm_agents.diagnostics import effective_rank
+from lewm_agents.methods import get_method
 from lewm_agents.model import LeWM
 from lewm_agents.runtime import resolve_device
 from lewm_agents.train.config import TRAIN_PRESETS
@@ -63,10 +66,11 @@ class TuneConfig:
     """Episodes held out for validation and for scoring the probe."""
     probe_frames: int = 4000
     """Frames (at most) used to fit the probe and to score it."""
-    collapse_std: float = 0.05
-    """A run whose latents have a mean per-dimension std below this counts as collapsed."""
-    collapse_rank: float = 0.02
-    """... or an effective rank below this fraction of D."""
+    collapse_std: float | None = None
+    """A run whose latents have a mean per-dimension std below this counts as collapsed (None: the run's method's
+    `Method.collapse_std`, 0.05 for LeWM) ..."""
+    collapse_rank: float | None = None
+    """... or an effective rank below this fraction of D (None: the method's `Method.collapse_rank`, 0.02)."""
     device: str = "auto"
     """Torch device for the runs."""
     seed: int = 3072
@@ -81,6 +85,8 @@ class TuneConfig:
             raise ValueError(f"need 0 < lam_min < lam_max, got {self.lam_min} and {self.lam_max}.")
         if self.grid < 2 or self.steps < 1 or self.probe_frames < 10:
             raise ValueError("need grid >= 2, steps >= 1 and probe_frames >= 10.")
+        check_range(self, "collapse_std", low=0, what="a per-dimension std")
+        check_range(self, "collapse_rank", low=0, high=1, what="a fraction of the latent size")
 
     def candidates(self) -> list[float]:
         """The n log-spaced candidate lambdas, increasing."""
@@ -194,7 +200,10 @@ def evaluate_run(run_dir: Path, cfg: TuneConfig, device: torch.device) -> dict[s
             r2 = ridge_probe_r2(z_fit, col[fit_rows], z_test, col[test_rows])
     std = float(z_test.std(0).mean())
     rank = effective_rank(z_test)
-    collapsed = std < cfg.collapse_std or rank < cfg.collapse_rank * z_test.shape[1]
+    method = get_method(ckpt.method)  # the criterion is the method's (Method.collapse_std)
+    std_floor = method.collapse_std if cfg.collapse_std is None else cfg.collapse_std
+    rank_frac = method.collapse_rank if cfg.collapse_rank is None else cfg.collapse_rank
+    collapsed = std < std_floor or rank < rank_frac * z_test.shape[1]
     val_pred = metrics.get("val_pred_loss", metrics.get("pred_loss", math.nan))
     score = -math.inf if collapsed else (r2 if r2 is not None else -val_pred)
     return {

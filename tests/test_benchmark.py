@@ -1,6 +1,7 @@
 """The benchmark engine runs every method on the same data and protocol, writes results.json (schema 2) and its
 report, reuses finished stages on a rerun (a crashed stage reruns alone), and finds a pre-methods cell's run."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -11,8 +12,10 @@ import pytest
 
 from lewm_agents.benchmark import BENCHMARKS, SCALE_NAMES, BenchmarkConfig, run_benchmark
 from lewm_agents.methods import METHODS
+from lewm_agents.methods.tdmpc import NATIVE_PLAN
 
-ALL = (*METHODS, "random")
+NATIVE = tuple(f"{m}@native" for m in METHODS if METHODS[m].native_plan is not None)
+ALL = (*(r for m in METHODS for r in (m, f"{m}@native") if r in METHODS or r in NATIVE), "random")
 
 
 def _mtime(path: Path) -> int:
@@ -21,7 +24,8 @@ def _mtime(path: Path) -> int:
 
 def test_benchmark_writes_reports_and_reuses_stages(tmp_path, monkeypatch):
     cfg = BenchmarkConfig(env="tworoom", scale="ci", out=tmp_path, device="cpu", progress=False, videos=1)
-    assert cfg.methods == ALL  # every registered method and the random row, by default
+    assert cfg.methods == ALL  # every registered method, the native-planner rows and the random row, by default
+    assert NATIVE == ("tdmpc@native",) and ALL.index("tdmpc@native") == ALL.index("tdmpc") + 1
     first = run_benchmark(cfg)
     cell = tmp_path / "tworoom" / "ci"
     for name in ("results.json", "report.md", "dataset.h5", *(f"eval_{m}.json" for m in ALL)):
@@ -50,6 +54,21 @@ def test_benchmark_writes_reports_and_reuses_stages(tmp_path, monkeypatch):
         assert results["methods"]["pldm"]["hparams"][k] == v == getattr(spec.recipe("pldm").model, k)
     report = (cell / "report.md").read_text()
     assert all(f"(`{m}`)" in report for m in ALL) and "PLDM-style" in report
+
+    # TD-MPC-style's native planner: an extra row over the same run, its own evaluation, cache key and videos
+    native, common = results["methods"]["tdmpc@native"], results["methods"]["tdmpc"]
+    assert native["label"] == "TD-MPC-style, native MPPI (512x6, H=3)"
+    assert native["trained_as"] == "tdmpc" and native["checkpoint"] == common["checkpoint"]
+    assert native["steps"] == common["steps"] and native["parameters"] == common["parameters"]
+    assert sorted(p.name for p in (cell / "runs").iterdir()) == sorted(METHODS)  # no run of its own
+    keys = {r: json.loads((cell / f"eval_{r}.json").read_text())["cache_key"] for r in ("tdmpc", "tdmpc@native")}
+    assert keys["tdmpc@native"]["plan"] == dataclasses.asdict(NATIVE_PLAN) == native["plan"]
+    assert keys["tdmpc"]["plan"] == dataclasses.asdict(spec.plan) != keys["tdmpc@native"]["plan"]
+    assert keys["tdmpc"]["weights_sha256"] == keys["tdmpc@native"]["weights_sha256"]
+    assert native["videos"] and all(Path(v).name.startswith("tdmpc@native_ep") for v in native["videos"])
+    assert all(Path(v).name.startswith("tdmpc_ep") for v in common["videos"])
+    html = (cell / "index.html").read_text()
+    assert 'data-method="tdmpc@native"' in html and "native MPPI (512x6" in report
 
     mtimes = {m: _mtime(cell / "runs" / m / "checkpoints") for m in METHODS}
     data_mtime = _mtime(cell / "dataset.h5")
@@ -108,8 +127,26 @@ def test_the_evaluation_seed_is_the_specs(tmp_path, monkeypatch):
 
 def test_methods_accept_commas_and_refuse_unknown_names():
     assert BenchmarkConfig(methods=("lewm,pldm", "random")).methods == ("lewm", "pldm", "random")
+    assert BenchmarkConfig(methods=("tdmpc@native",)).methods == ("tdmpc@native",)
     with pytest.raises(ValueError, match="unknown methods"):
         BenchmarkConfig(methods=("dreamerv3",))
+    with pytest.raises(ValueError, match=r"unknown methods \['lewm@native'\]"):  # LeWM declares no planner of its own
+        BenchmarkConfig(methods=("lewm@native",))
+
+
+def test_a_native_row_alone_trains_its_method_once_and_reuses_every_stage(tmp_path):
+    cfg = BenchmarkConfig(env="tworoom", scale="ci", out=tmp_path, device="cpu", progress=False, videos=0,
+                          methods=("tdmpc@native",))  # fmt: skip
+    first = run_benchmark(cfg)
+    cell = tmp_path / "tworoom" / "ci"
+    assert list(first["methods"]) == ["tdmpc@native"] and (cell / "runs" / "tdmpc" / "checkpoints").is_dir()
+    assert first["methods"]["tdmpc@native"]["cached"] == {"train": False, "eval": False}
+    assert not (cell / "eval_tdmpc.json").exists() and (cell / "eval_tdmpc@native.json").exists()
+    both = run_benchmark(replace(cfg, methods=("tdmpc", "tdmpc@native")))
+    assert both["methods"]["tdmpc@native"]["cached"] == {"train": True, "eval": True}
+    assert both["methods"]["tdmpc"]["cached"] == {"train": True, "eval": False}  # its own evaluation, its own planner
+    rows = [r for r in (cell / "report.md").read_text().splitlines() if r.startswith("| tdmpc")]
+    assert [r.split(" | ")[0] for r in rows] == ["| tdmpc", "| tdmpc@native"]
 
 
 def test_every_method_is_within_2x_of_lewms_parameters_in_every_cell():

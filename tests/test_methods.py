@@ -3,6 +3,7 @@ predicts or acts identically, and its agent runs in SB3's evaluate_policy over a
 
 import dataclasses
 import json
+import warnings
 from dataclasses import replace
 
 import gymnasium as gym
@@ -82,6 +83,50 @@ def test_a_few_steps_lower_the_loss(tworoom_data, name):
         metrics = learner.step(batch, lr=1e-3)
     assert set(metrics) >= {"loss", "grad_norm"} and all(v.dim() == 0 for v in metrics.values())
     assert loss() < 0.8 * before, name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_collapse_criterion_flags_a_constant_encoder_and_not_a_fresh_one(tworoom_data, tmp_path, name):
+    """Each method's own criterion (Method.collapse_std / collapse_rank, through TrainConfig and the Monitor): every
+    world model reports latent statistics, a batch whose frames are all one frame (the encoder's output is then
+    constant) is warned about, the same model on varied frames is not."""
+    from lewm_agents.monitor import CollapseWarning, Monitor
+
+    cfg = replace(tiny_config(name), action_dim=2)
+    batch = _fixed_batch(tworoom_data, name, cfg, n=16)
+    frame = batch.pixels[:1, :1]  # (1, 1, h, w, 3)
+    one = batch._replace(
+        pixels=frame.expand_as(batch.pixels).clone(),
+        goal_pixels=None if batch.goal_pixels is None else frame[:, 0].expand_as(batch.goal_pixels).clone(),
+    )
+    recipe = replace(train_preset(name, "smoke"), model=cfg)
+    learner = Learner(recipe, cfg, torch.device("cpu"))
+    learner.model.train()
+    std_floor, rank_frac = recipe.collapse_criterion()
+    assert (std_floor, rank_frac) == (get_method(name).collapse_std, get_method(name).collapse_rank)
+    warned = {}
+    for kind, b in (("constant", one), ("varied", batch)):
+        with torch.no_grad():
+            _, metrics = learner.make_objective(torch.Generator().manual_seed(0))(b, with_stats=True)
+        if get_method(name).acts == "policy" and "emb_std" not in metrics:
+            pytest.skip(f"{name} acts with a policy and reports no latent statistics: nothing to judge")
+        monitor = Monitor(tmp_path / kind, start_step=0, latent_dim=learner.model.latent_dim, write=True,
+                          collapse_std=std_floor, collapse_fraction=rank_frac, collapse_patience=2)  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for step in (1, 2):
+                monitor.log(step, {k: float(metrics[k]) for k in ("emb_std", "eff_rank")})
+        monitor.close()
+        warned[kind] = sum(issubclass(w.category, CollapseWarning) for w in caught)
+    assert warned == {"constant": 1, "varied": 0}
+
+
+def test_a_collapse_flag_overrides_the_methods_criterion():
+    tdmpc = train_preset("tdmpc", "smoke")
+    assert tdmpc.collapse_criterion() == (get_method("tdmpc").collapse_std, 0.02)
+    assert replace(tdmpc, collapse_std=0.05).collapse_criterion() == (0.05, 0.02)  # --collapse-std: LeWM's floor
+    assert replace(tdmpc, collapse_rank=0.5).collapse_criterion()[1] == 0.5
+    assert get_method("tdmpc").collapse_std < 1e-4 < 0.05 == get_method("lewm").collapse_std
 
 
 def _trained(name):

@@ -415,3 +415,32 @@ def test_plot_axis_labels_drop_the_parenthesised_part_of_long_method_labels():
 
     assert _tick("pldm", {"label": "PLDM-style (VICReg-family objective on the LeWM backbone)"}) == "PLDM-style"
     assert _tick("x", {"label": "cost $5"}) == r"cost \$5"
+
+
+def test_a_row_that_shares_a_run_is_reported_with_its_planner_and_its_run_drawn_once(tmp_path):
+    """The benchmark's ``tdmpc@native`` row: its own success, time per decision, videos and planner; the training
+    run, curves, time and parameters are its method's, drawn once."""
+    from lewm_agents.report_results import color, shares_training
+
+    shared = {"train_s": 109.0, "steps": 3000, "parameters": 390000, "checkpoint": "runs/lewm/checkpoints/step_3000",
+              "metrics_file": "runs/lewm/metrics.jsonl"}  # fmt: skip
+    results = results_v2(**{"lewm@native": {
+        "label": "LeWM, native MPPI (512x6, H=3)", "acts": "plan", "success_rate": 0.5, "successes": 25,
+        "episodes": 50, "ci95": [0.366, 0.634], "plan_ms": 80.0, "eval_s": 12.0, **shared,
+        "videos": ["videos/lewm@native_ep000_success.mp4"], "trained_as": "lewm",
+        "plan": {"solver": "mppi", "num_samples": 512, "iterations": 6, "horizon": 3, "receding_horizon": 1},
+    }})  # fmt: skip
+    write_metrics(tmp_path / "runs/lewm/metrics.jsonl", 20, ("loss", "pred_loss"))
+    write_report(results, tmp_path)
+    rows, _ = page_table(tmp_path / "index.html")
+    native = next(r for r in rows if r[0] == "lewm@native")
+    assert native[3] == "50.0% (25/50)" and native[7] == "80.0 ms"
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert sum(line.startswith("- LeWM") and "`pred_loss`" in line for line in md.splitlines()) == 1  # curves once
+    assert "(videos/lewm@native_ep000_success.mp4)" in md and "- run: lewm's" in md
+    assert "- planner: solver mppi, num_samples 512, iterations 6" in md and "lewm@native plan with their" in md
+    assert 'data-method="lewm@native"' in (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert shares_training("lewm@native", results) and not shares_training("lewm", results)
+    del results["methods"]["lewm"]  # alone, the row is its run's only report: drawn as any other
+    assert not shares_training("lewm@native", results)
+    assert color("lewm@native", 5) not in (color("lewm", 0), color("gcbc", 1)) and color("lewm@native", 5)[0] == "#"

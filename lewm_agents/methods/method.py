@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from lewm_agents.data.batch import ClipSpec
+from lewm_agents.planning import PlanConfig
 
 C = TypeVar("C")
 """A method's config: a frozen dataclass with the `lewm_agents.protocols.MethodConfig` fields."""
@@ -63,6 +64,29 @@ class Method(Generic[C]):
     """Training-loop fields that differ from the shared presets, per preset name (e.g. a learning rate)."""
     collapse_hint: str = ""
     """What the collapse warning advises for this method, e.g. "Raise --lam (the SIGReg weight)"."""
+    collapse_std: float = 0.05
+    """What "collapsed" means for this method's latents, part 1: a mean per-dimension std (the objective's
+    ``emb_std``) below this. The default is LeWM's: SIGReg aims at unit std, so 0.05 is far below any healthy run.
+    A method whose latents are small by construction sets its own (TD-MPC-style's SimNorm latents live on simplices
+    of 8 and train to stds ~5e-4 while still encoding the state). Used by the collapse warning
+    (`lewm_agents.monitor.Monitor`) and tune-lambda's collapse guard; ``--collapse-std`` overrides it for one run."""
+    collapse_rank: float = 0.02
+    """... or part 2: an effective rank (the objective's ``eff_rank``) below this fraction of D (0: no rank test,
+    for latents whose healthy rank is low by nature). ``--collapse-rank`` overrides it for one run. Methods whose
+    objective reports no ``emb_std`` / ``eff_rank`` (GCBC) are never tested."""
+    native_plan: PlanConfig | None = None
+    """The planner the method's own paper uses, when it differs from the benchmark's common one (TD-MPC-style:
+    TD-MPC2's MPPI). The benchmark then evaluates the method a second time with it, as an extra row
+    ``<name>@native`` that shares the training run; the main row keeps the common budget. None: no extra row."""
+
+    def __post_init__(self) -> None:
+        if not (self.collapse_std >= 0 and 0 <= self.collapse_rank <= 1):
+            raise ValueError(
+                f"Method {self.name!r}: collapse_std must be >= 0 and collapse_rank in [0, 1] (a fraction of D); got "
+                f"{self.collapse_std} and {self.collapse_rank}. Fix its METHOD record in lewm_agents/methods/."
+            )
+        if "@" in self.name:
+            raise ValueError(f"Method name {self.name!r} may not contain '@' (it marks a native-planner row).")
 
     def config_from_dict(self, d: Mapping[str, Any]) -> C:
         """The config from its `to_dict` form (checkpoints, run.json); unknown fields are refused."""

@@ -99,11 +99,12 @@ class TrainConfig(Generic[C]):
     """Batches used at the end of training to recompute every BatchNorm's statistics at the final weights, by running
     the objective over them (0: keep the running averages, as the official code does). Eval-mode latents (planning)
     depend on them."""
-    collapse_rank: float = 0.02
+    collapse_rank: float | None = None
     """Warn (CollapseWarning) when the latents' effective rank stays below this fraction of D (for objectives that
-    report latent statistics) ..."""
-    collapse_std: float = 0.05
-    """... or their mean per-dimension std below this (SIGReg aims at 1) ..."""
+    report latent statistics) ... (None: the method's `Method.collapse_rank`, 0.02 for LeWM) ..."""
+    collapse_std: float | None = None
+    """... or their mean per-dimension std below this (None: the method's `Method.collapse_std`: 0.05 for LeWM,
+    whose SIGReg aims at 1; 1e-5 for TD-MPC-style, whose SimNorm latents are small by construction) ..."""
     collapse_patience: int = 3
     """... for this many consecutive logs."""
     straightness_paths: int = 8
@@ -150,6 +151,18 @@ class TrainConfig(Generic[C]):
             )
         if self.log_every < 1 or self.prefetch < 1 or self.num_workers < 0:
             raise ValueError("need log_every >= 1, prefetch >= 1 and num_workers >= 0.")
+
+    def collapse_criterion(self) -> tuple[float, float]:
+        """``(std floor, rank fraction)`` of the collapse warning: the flags where given, else the method's own
+        (`lewm_agents.methods.Method.collapse_std` / ``collapse_rank``).
+
+        Example:
+            >>> train_preset("tdmpc", "smoke").collapse_criterion(), train_preset("lewm", "smoke").collapse_criterion()
+            ((1e-05, 0.02), (0.05, 0.02))
+        """
+        m = get_method(self.method)
+        std = m.collapse_std if self.collapse_std is None else self.collapse_std
+        return std, m.collapse_rank if self.collapse_rank is None else self.collapse_rank
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (paths as strings, the method's config as a dict), saved in run.json and checkpoints."""

@@ -1,8 +1,9 @@
 """Device and precision choices, in one place: ``device`` is always an argument, never hard-coded.
 
-``precision="auto"`` is bf16 on CUDA. On a CPU it is decided by measurement (`calibrate`): bf16 autocast doubles the
-matmul rate on CPUs with AVX-512 BF16 / AMX and is several times slower on others (3.6x slower on an Intel Xeon
-without AVX512-BF16, in issue 15's measurements), so the choice is made per host, per workload, once per process.
+``precision="auto"`` is bf16 on CUDA. On a CPU it is decided by measurement (`calibrate`), for planning (the agent)
+and for training (the trainer times a forward and backward pass): bf16 autocast doubles the matmul rate on CPUs with
+AVX-512 BF16 / AMX and is several times slower on others (3.6x slower on an Intel Xeon without AVX512-BF16, in issue
+15's measurements), so the choice is made per host, per workload, once per process.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 def resolve_precision(precision: Precision, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of a fixed choice: ``auto`` is bf16 on CUDA and fp32 on CPU here; callers with a workload
-    to measure (the agent) replace the CPU's ``auto`` with `calibrate`'s choice."""
+    to measure (the agent, the trainer) replace the CPU's ``auto`` with `calibrate`'s choice."""
     if precision == "fp32":
         return None
     if precision == "bf16":
@@ -81,6 +82,7 @@ def calibrate(
     *,
     threads: Sequence[int] | None = None,
     repeats: int = 3,
+    grad: bool = False,
 ) -> Calibration:
     """Time ``fn`` in fp32 and under bf16 autocast (and at each thread count in ``threads``), keep the fastest.
 
@@ -89,10 +91,11 @@ def calibrate(
     chosen count if it wants it).
 
     Args:
-        fn: one call of the workload (e.g. one cost call of a plan), run under ``torch.no_grad``.
+        fn: one call of the workload (e.g. one cost call of a plan), run under ``torch.no_grad`` unless ``grad``.
         key: what identifies the workload (model size, batch shape, ...).
         threads: torch thread counts to try (None: only the current one).
         repeats: timed calls per setting, after one warm-up call; the median counts.
+        grad: run ``fn`` with autograd on (a training step: forward and backward).
     """
     full_key = (device.type, key, tuple(threads) if threads else torch.get_num_threads())
     if full_key in _CACHE:
@@ -108,7 +111,7 @@ def calibrate(
             torch.set_num_threads(n)
             for name, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
                 times = []
-                with torch.no_grad(), autocast(device, dtype):
+                with torch.set_grad_enabled(grad), autocast(device, dtype):
                     for i in range(repeats + 1):
                         t0 = time.perf_counter()
                         fn()

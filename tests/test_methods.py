@@ -221,3 +221,36 @@ def test_lewm_flags_of_before_methods_still_work():
     cfg = config_from_args(["d.h5", "--preset", "smoke", "--lam", "0.5", "--num-proj", "8", "--model.history", "1"])
     assert (cfg.method, cfg.model.lam, cfg.model.num_proj, cfg.model.history) == ("lewm", 0.5, 8, 1)
     assert config_from_args(["d.h5", "--model.lam", "0.25"]).model.lam == 0.25
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_training_precision_calibration_leaves_the_run_as_it_was(tworoom_data, name, monkeypatch):
+    """`Learner.calibrate_precision` (precision='auto' on a CPU) times forward + backward passes, then restores every
+    weight and buffer (BatchNorm statistics, TD-MPC-style's EMA target), the global RNG and the run's SIGReg
+    generator, clears the gradients, and trains in the faster precision from then on."""
+    from lewm_agents import runtime
+
+    cfg = replace(tiny_config(name), action_dim=2)
+    batch = _fixed_batch(tworoom_data, name, cfg, n=8)
+    learner = Learner(replace(train_preset(name, "smoke"), model=cfg), cfg, torch.device("cpu"))
+    before = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    rng, gen = torch.get_rng_state(), learner.generator.get_state()
+    calls = []
+    real = runtime.calibrate
+
+    def spy(fn, device, key, **kw):
+        calls.append(kw)
+        return real(fn, device, key, **kw)
+
+    monkeypatch.setattr("lewm_agents.train.learner.calibrate", spy)
+    runtime.clear_calibrations()
+    chosen = learner.calibrate_precision(batch)
+    assert calls and calls[0]["grad"] is True  # a training step: autograd on
+    assert chosen.precision in ("bf16", "fp32") and learner.amp == chosen.dtype
+    assert len(chosen.ms) == 2  # fp32 and bf16 at the current thread count
+    after = learner.model.state_dict()
+    for k, v in before.items():
+        if not k.endswith("num_batches_tracked"):
+            torch.testing.assert_close(after[k], v, rtol=0, atol=0, msg=k)
+    assert all(p.grad is None for p in learner.model.parameters())
+    assert torch.equal(torch.get_rng_state(), rng) and torch.equal(learner.generator.get_state(), gen)

@@ -236,3 +236,37 @@ def test_collapse_without_sigreg_is_warned_and_not_with_it(tworoom_data, tmp_pat
             warnings.simplefilter("always")
             train(cfg)
         assert sum(issubclass(w.category, CollapseWarning) for w in caught) == expect, lam
+
+
+def test_auto_precision_on_cpu_is_measured_recorded_and_kept_on_resume(tworoom_data, tmp_path, monkeypatch):
+    """precision='auto' on a CPU: measured (run.json says what ran and the timings), recorded in every checkpoint,
+    and a resumed run continues in the recorded precision without measuring again; --deterministic keeps fp32."""
+    import json
+    import shutil
+
+    from lewm_agents import runtime
+    from lewm_agents.checkpoint import read_checkpoint_meta
+
+    runtime.clear_calibrations()
+    cfg = _cfg(tworoom_data, tmp_path / "run", max_steps=6, ckpt_every=2, keep_last=3)
+    monkeypatch.setattr(runtime, "BF16_MARGIN", 1e9)  # bf16 "wins" whatever the timings: the choice is visible
+    train(cfg)
+    ran = json.loads((tmp_path / "run/run.json").read_text())["precision"]
+    assert ran["ran"] == "bf16" and ran["measured"] is True and set(ran["ms_per_step"]) == {
+        f"{p}@{torch.get_num_threads()}" for p in ("fp32", "bf16")
+    }
+    ckpts = list_checkpoints(tmp_path / "run")
+    assert {read_checkpoint_meta(c)["precision"] for c in ckpts} == {"bf16"}
+
+    def refuse(*a, **k):
+        raise AssertionError("a resumed run must not measure again")
+
+    monkeypatch.setattr("lewm_agents.train.learner.calibrate", refuse)
+    for late in list_checkpoints(tmp_path / "run")[1:]:  # back to step 2, as if the run had died there
+        shutil.rmtree(late)
+    train(replace(cfg, resume=True))
+    assert read_checkpoint_meta(list_checkpoints(tmp_path / "run")[-1])["step"] == 6
+    resumed = json.loads((tmp_path / "run/run.json").read_text())["precision"]
+    assert resumed == {"ran": "bf16", "measured": False, "from": "the resumed checkpoint"}
+    train(replace(cfg, out=tmp_path / "det", max_steps=2, deterministic=True))
+    assert json.loads((tmp_path / "det/run.json").read_text())["precision"] == {"ran": "fp32", "measured": False}

@@ -70,7 +70,9 @@ class TrainConfig(Generic[C]):
     """Processes for data-parallel training, one per GPU (or gloo processes on CPU); `lewm train` launches them.
     Under torchrun the world size comes from torchrun instead."""
     precision: Precision = "auto"
-    """'auto' = bf16 autocast on CUDA and fp32 on CPU; 'bf16' forces autocast (worth it on CPUs with AVX-512 BF16)."""
+    """'auto' = bf16 autocast on CUDA; on a CPU, whichever of fp32 and bf16 autocast a timed forward and backward
+    pass on a training batch finds faster (bf16 only at <= 0.9x fp32's time; recorded in run.json). 'bf16' / 'fp32'
+    force one."""
     compile: bool = False
     """torch.compile the encoder, projectors and predictor (in place: checkpoints are unchanged). Pays on GPUs for
     runs longer than the minute or two of compilation."""

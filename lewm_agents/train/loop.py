@@ -233,9 +233,11 @@ def _train(run: _Run) -> dict[str, Any]:
         )
     learner = Learner(cfg, run.model_cfg, run.device, run.env, run.amp)
     start_step, train_seconds = 0, 0.0
+    saved = verify_checkpoint(existing[-1]) if cfg.resume and existing else None  # every file checked before use
+    precision = _choose_precision(run, learner, saved)
     if cfg.resume and existing:
         ckpt = existing[-1]
-        _check_resume(cfg, verify_checkpoint(ckpt), ckpt)  # every file checked against its hash before use
+        _check_resume(cfg, saved, ckpt)
         from safetensors.torch import load_file
 
         learner.model.load_state_dict(load_file(str(ckpt / "model.safetensors"), device=str(run.device)))
@@ -246,11 +248,31 @@ def _train(run: _Run) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(
             json.dumps(
-                {"train": cfg.to_dict(), "model": run.model_cfg.to_dict(), "dataset": run.dataset_meta}, indent=2
+                {"train": cfg.to_dict(), "model": run.model_cfg.to_dict(), "dataset": run.dataset_meta,
+                 "precision": precision},
+                indent=2,
             )
         )
     summary = _loop(run, learner, start_step, train_seconds)
     return {"resumed_from": start_step, **summary}
+
+
+def _choose_precision(run: _Run, learner: Learner, saved: dict[str, Any] | None) -> dict[str, Any]:
+    """The precision this run trains in: ``auto`` on a single CPU process is measured on a batch of the training set
+    (`Learner.calibrate_precision`); otherwise the fixed choice (bf16 on CUDA). Recorded in run.json and every
+    checkpoint. A resumed run continues in the precision its checkpoint recorded; ``--deterministic`` runs and DDP
+    on CPUs keep fp32 (a timing must not change the numbers, and the ranks must agree)."""
+    cfg = run.cfg
+    if cfg.precision == "auto" and run.device.type == "cpu" and saved and saved.get("precision") in ("bf16", "fp32"):
+        learner.amp = run.amp = torch.bfloat16 if saved["precision"] == "bf16" else None
+        return {"ran": saved["precision"], "measured": False, "from": "the resumed checkpoint"}
+    if cfg.precision != "auto" or run.device.type != "cpu" or run.env.world > 1 or cfg.deterministic:
+        return {"ran": "bf16" if run.amp is not None else "fp32", "measured": False}
+    n = min(run.cfg.batch_size, len(run.train_set))
+    batch = Batch.collate([run.train_set[i] for i in range(n)]).to(run.device)
+    chosen = learner.calibrate_precision(batch)
+    run.amp = learner.amp  # validation and BatchNorm recalibration run in it too
+    return {"ran": chosen.precision, "measured": True, "ms_per_step": chosen.ms}
 
 
 def _save(run: _Run, learner: Learner, step: int, train_seconds: float, metrics: dict[str, float]) -> Path | None:
@@ -268,6 +290,7 @@ def _save(run: _Run, learner: Learner, step: int, train_seconds: float, metrics:
             "finished": step >= run.total_steps,
             "train_seconds": train_seconds,
             "world_size": run.env.world,
+            "precision": "bf16" if learner.amp is not None else "fp32",
             "metrics": metrics,
         }
         path = save_checkpoint(

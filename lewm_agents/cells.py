@@ -175,7 +175,7 @@ BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
         # a wider encoder with latent 64 gave 34% (3000 steps). TwoRoom's state is 2-D; SIGReg spreads it over every
         # latent dimension (the paper's own caveat on low-intrinsic-dimension data). So `small` keeps the smoke model
         # and scales data (2000 episodes) and steps (10k): 64% at 3000 steps, 72% at 10k in a trial run.
-        # Issue 13, this session (smoke data and recipe, 3000 steps, 50 pairs, 1 thread, 2 shared cores): the encoder was
+        # Issue 13 (smoke data and recipe, 3000 steps, 50 pairs, 1 thread, 2 shared cores): the encoder was
         # the loss. ViT (patch 16: a 4 x 4 grid of tokens for a dot a few pixels wide) by the SIGReg weight: lam 0.01
         # 0% (collapsed, std 0.04), 0.09 (the paper's) 26%, 0.3 6%, 1.0 8%; the DreamerV3-style CNN
         # (flattened 4 x 4 map: positions survive) 60% [46, 72] at width 32 and 70% [56, 81] at width 16, which also

@@ -252,9 +252,11 @@ def test_auto_precision_on_cpu_is_measured_recorded_and_kept_on_resume(tworoom_d
     monkeypatch.setattr(runtime, "BF16_MARGIN", 1e9)  # bf16 "wins" whatever the timings: the choice is visible
     train(cfg)
     ran = json.loads((tmp_path / "run/run.json").read_text())["precision"]
-    assert ran["ran"] == "bf16" and ran["measured"] is True and set(ran["ms_per_step"]) == {
-        f"{p}@{torch.get_num_threads()}" for p in ("fp32", "bf16")
-    }
+    assert (
+        ran["ran"] == "bf16"
+        and ran["measured"] is True
+        and set(ran["ms_per_step"]) == {f"{p}@{torch.get_num_threads()}" for p in ("fp32", "bf16")}
+    )
     ckpts = list_checkpoints(tmp_path / "run")
     assert {read_checkpoint_meta(c)["precision"] for c in ckpts} == {"bf16"}
 

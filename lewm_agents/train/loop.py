@@ -248,8 +248,12 @@ def _train(run: _Run) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(
             json.dumps(
-                {"train": cfg.to_dict(), "model": run.model_cfg.to_dict(), "dataset": run.dataset_meta,
-                 "precision": precision},
+                {
+                    "train": cfg.to_dict(),
+                    "model": run.model_cfg.to_dict(),
+                    "dataset": run.dataset_meta,
+                    "precision": precision,
+                },
                 indent=2,
             )
         )

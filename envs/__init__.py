@@ -99,6 +99,7 @@ ENVS: tuple[EnvEntry, ...] = (
             "pusher": "lewm_envs.pusht:PushTPusherPolicy",
             "expert": "lewm_envs.pusht_expert:PushTExpertPolicy",
             "expert-slow": "lewm_envs.pusht_expert:PushTSlowExpertPolicy",
+            "random-arena": "lewm_envs.pusht_expert:PushTArenaRandomPolicy",
         },
         default_policy="pusher",
     ),

@@ -357,3 +357,42 @@ class PushTSlowExpertPolicy(PushTExpertPolicy):
 
     def __init__(self, *, speed: float = 0.5, **kwargs: Any) -> None:
         super().__init__(speed=speed, **kwargs)
+
+
+class PushTArenaRandomPolicy:
+    """Uniform random relative actions whose PD target is kept inside the arena (registered as ``random-arena``).
+
+    Plain ``random`` actions on the reference PushT (v1) random-walk the kinematic pusher out of the arena, where it
+    passes through the walls and leaves the frame: on 200 such episodes a linear probe of the agent's xy from the
+    latents had r = 0.0 (block xy: 0.88), and goal frames with the agent outside the picture cannot be reached by
+    sight. This policy draws the same uniform actions and clips the target to the pusher's free range, as the
+    expert does, so the agent stays in view. Reads only ``info["state"]``.
+
+    Example:
+        >>> policy = PushTArenaRandomPolicy(seed=0)
+        >>> a = policy(None, {"state": np.array([500.0, 10.0, 256.0, 256.0, 0.0, 0.0, 0.0])})
+        >>> bool(np.all(np.abs(a) <= 1)), bool(500.0 + ACTION_SCALE * a[0] <= _HI)
+        (True, True)
+    """
+
+    def __init__(self, *, action_space: spaces.Box | None = None, seed: int | None = None) -> None:
+        if action_space is None:
+            action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+        if not isinstance(action_space, spaces.Box) or action_space.shape != (2,):
+            raise ValueError(f"action_space must be a Box of shape (2,) (PushT's action space), got {action_space}.")
+        self.action_space = action_space
+        self.relative = bool(np.all(action_space.low >= -1.0 - 1e-6) and np.all(action_space.high <= 1.0 + 1e-6))
+        self._rng = np.random.default_rng(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Reseeds the generator when ``seed`` is given."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+
+    def __call__(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
+        """A uniform action, its PD target clipped to the arena (float32 (2,), within the action space)."""
+        agent = np.asarray(info["state"], dtype=np.float64).reshape(-1)[:2]
+        rel = self._rng.uniform(-1.0, 1.0, size=2)  # (2,)
+        target = np.clip(agent + ACTION_SCALE * rel, _LO, _HI)  # (2,)
+        action = (target - agent) / ACTION_SCALE if self.relative else target
+        return np.clip(action, self.action_space.low, self.action_space.high).astype(np.float32)

@@ -65,3 +65,29 @@ def test_measure_expert_reports_its_reach_rate():
 def test_bad_settings_are_refused(kw):
     with pytest.raises(ValueError):
         PushTExpertPolicy(**kw)
+
+
+def test_random_arena_keeps_the_pusher_in_view_where_uniform_random_actions_leave_it():
+    """v1's kinematic pusher passes through the walls: uniform random actions walk it out of the frame; the
+    ``random-arena`` policy draws the same actions with the PD target clipped to the arena."""
+    from lewm_agents.data.policies import RandomPolicy
+    from lewm_envs.pusht import ARENA_HI, ARENA_LO
+    from lewm_envs.pusht_expert import PushTArenaRandomPolicy
+
+    assert load_policy_class("pusht", "random-arena") is PushTArenaRandomPolicy
+    env = PushTEnv(image_size=16, obs_type="state", render_mode=None)
+    outside = {}
+    for name, policy in (
+        ("random", RandomPolicy(action_space=env.action_space, seed=0)),
+        ("random-arena", PushTArenaRandomPolicy(action_space=env.action_space, seed=0)),
+    ):
+        _, info = env.reset(seed=0)
+        out = 0
+        for _ in range(300):
+            a = policy(None, info)
+            assert env.action_space.contains(a)
+            info = env.step(a)[4]
+            xy = info["state"][:2]
+            out += bool(np.any(xy < ARENA_LO) or np.any(xy > ARENA_HI))
+        outside[name] = out
+    assert outside["random-arena"] == 0 and outside["random"] > 30, outside

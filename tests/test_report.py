@@ -219,7 +219,7 @@ def test_extra_sections_and_missing_files(tmp_path):
 
 
 def test_schema_1_results_on_main_convert(tmp_path):
-    old = json.loads((REPO / "results/tworoom/small/results.json").read_text())
+    old = json.loads((REPO / "tests/fixtures/results_schema1_tworoom_small_v0.json").read_text())  # as committed on v0
     new = upgrade_results(old)
     lewm, rnd = new["methods"]["lewm"], new["methods"]["random"]
     assert lewm["videos"][0] == "videos/lewm_ep000_success.mp4"

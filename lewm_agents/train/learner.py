@@ -117,10 +117,11 @@ class Learner:
 
         The measurement leaves the run as it was: the weights' gradients are cleared, BatchNorm's running statistics
         and the global RNG are restored, and the objective it times draws from a generator of its own (the SIGReg
-        directions of the run are unchanged). bf16 was ~2x faster for the CNN encoder on an Intel Xeon with AMX and is
-        several times slower on CPUs without AVX-512 BF16, hence the measurement.
+        directions of the run are unchanged). On an Intel Xeon with AMX, bf16 ran the CNN encoder alone up to ~1.8x
+        faster but a whole CPU-preset LeWM step only 1.06x (fp32 kept); CPUs without AVX-512 BF16 run it several times
+        slower: hence a measurement of the real step.
         """
-        buffers = {k: v.clone() for k, v in self.model.state_dict().items() if not k.endswith("num_batches_tracked")}
+        saved = {k: v.clone() for k, v in self.model.state_dict().items()}  # (BatchNorm statistics, EMA targets)
         rng = torch.get_rng_state()
         objective = self.make_objective(torch.Generator(device=self.device).manual_seed(0))
         self.model.train()
@@ -132,7 +133,7 @@ class Learner:
         key = ("train", self.cfg.method, repr(self.model_cfg), shapes)
         chosen = calibrate(step, self.device, key, repeats=2, grad=True)
         self.opt.zero_grad(set_to_none=True)
-        self.model.load_state_dict(buffers, strict=False)
+        self.model.load_state_dict(saved)
         torch.set_rng_state(rng)
         self.amp = chosen.dtype
         return chosen

@@ -200,6 +200,7 @@ def _train_cfg(data, out, **kw):
         data=data,
         out=out,
         model=replace(base.model, history=1, predictor_dropout=0.0, num_proj=32),  # dropout masks differ across ranks
+        precision="fp32",  # 'auto' measures on one CPU process (maybe bf16) and keeps fp32 under DDP: compare like
         batch_size=16,
         max_steps=4,
         log_every=1,

@@ -434,9 +434,9 @@ class ARPredictor(nn.Module):
         return self.norm(x)  # (B, T, D)
 
 
-def normalize_frames(pixels: torch.Tensor, image_size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 frames ``(..., h, w, 3)`` (or float in [0, 1]) -> ImageNet-normalised float ``(M, 3, h, w)`` on the
-    device of ``mean`` / ``std`` (``(1, 3, 1, 1)`` each); frames of another size are refused with the fix."""
+def frames_to_tensor(pixels: torch.Tensor, image_size: int, device: torch.device | str) -> torch.Tensor:
+    """uint8 frames ``(..., h, w, 3)`` (or float in [0, 1]) -> float ``(M, 3, h, w)`` in [0, 1] on ``device``; frames
+    of another size are refused with the fix. Every method's encoder input starts here."""
     size = image_size
     if pixels.shape[-3:] != (size, size, 3):
         raise ValueError(
@@ -444,11 +444,15 @@ def normalize_frames(pixels: torch.Tensor, image_size: int, mean: torch.Tensor, 
             f"Record the data and run the env at image_size={size} (e.g. gym.make(id, image_size={size})), or "
             f"train a model at the frame size you have."
         )
-    x = pixels.reshape(-1, size, size, 3).to(mean.device, non_blocking=True)  # (M, h, w, 3)
+    x = pixels.reshape(-1, size, size, 3).to(device, non_blocking=True)  # (M, h, w, 3)
     x = x.permute(0, 3, 1, 2).float()  # (M, 3, h, w)
-    if pixels.dtype == torch.uint8:
-        x = x / 255.0
-    return (x - mean) / std  # (M, 3, h, w)
+    return x / 255.0 if pixels.dtype == torch.uint8 else x
+
+
+def normalize_frames(pixels: torch.Tensor, image_size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 frames ``(..., h, w, 3)`` (or float in [0, 1]) -> ImageNet-normalised float ``(M, 3, h, w)`` on the
+    device of ``mean`` / ``std`` (``(1, 3, 1, 1)`` each); frames of another size are refused with the fix."""
+    return (frames_to_tensor(pixels, image_size, mean.device) - mean) / std  # (M, 3, h, w)
 
 
 def final_latent_distance(z_hat: torch.Tensor, z_goal: torch.Tensor) -> torch.Tensor:

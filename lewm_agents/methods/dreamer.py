@@ -62,6 +62,7 @@ from lewm_agents.checks import check_finite
 from lewm_agents.data.batch import Batch, ClipSpec
 from lewm_agents.diagnostics import effective_rank
 from lewm_agents.methods.method import Method
+from lewm_agents.model import frames_to_tensor
 
 PlanCost = Literal["stoch_l2", "stoch_kl", "feat_l2"]
 
@@ -268,14 +269,7 @@ class DreamerWorldModel(nn.Module):
     # ------------------------------------------------------------------ RSSM pieces
     def preprocess(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 frames ``(..., h, w, 3)`` -> floats in [-0.5, 0.5] ``(M, 3, h, w)`` on the model's device."""
-        size = self.cfg.image_size
-        if pixels.shape[-3:] != (size, size, 3):
-            raise ValueError(
-                f"frames have shape {tuple(pixels.shape[-3:])} but this model takes ({size}, {size}, 3) RGB frames. "
-                f"Record the data and run the env at image_size={size}, or train a model at the frame size you have."
-            )
-        x = pixels.reshape(-1, size, size, 3).to(self.h0.device).permute(0, 3, 1, 2).float()  # (M, 3, h, w)
-        return x / 255.0 - 0.5 if pixels.dtype == torch.uint8 else x - 0.5
+        return frames_to_tensor(pixels, self.cfg.image_size, self.h0.device) - 0.5  # (M, 3, h, w)
 
     def initial(self, n: int) -> torch.Tensor:
         """The initial deterministic state ``(n, deter)``."""

@@ -64,6 +64,7 @@ from lewm_agents.diagnostics import effective_rank
 from lewm_agents.distributed import all_mean
 from lewm_agents.methods.lewm import PRESETS as LEWM_PRESETS
 from lewm_agents.methods.method import Method
+from lewm_agents.model import frames_to_tensor
 from lewm_agents.planning import PlanConfig
 
 NATIVE_PLAN = PlanConfig(
@@ -259,15 +260,8 @@ class TDMPC(nn.Module):
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """Frames ``(B, T, h, w, 3)`` uint8 -> SimNorm latents ``(B, T, D)``."""
-        size = self.cfg.image_size
-        if pixels.shape[-3:] != (size, size, 3):
-            raise ValueError(
-                f"frames have shape {tuple(pixels.shape[-3:])} but this model takes ({size}, {size}, 3) RGB frames. "
-                f"Record the data and run the env at image_size={size}, or train a model at the frame size you have."
-            )
         B, T = pixels.shape[:2]
-        x = pixels.reshape(B * T, size, size, 3).to(self.bins.device).permute(0, 3, 1, 2).float()  # (BT, 3, h, w)
-        x = x / 255.0 - 0.5 if pixels.dtype == torch.uint8 else x - 0.5  # TD-MPC2's PixelPreprocess
+        x = frames_to_tensor(pixels, self.cfg.image_size, self.bins.device) - 0.5  # (BT, 3, h, w): PixelPreprocess
         return self.encoder(x).view(B, T, -1)  # (B, T, D)
 
     def next(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,8 @@ USAGE = """usage: lewm {collect,train,train-policy,tune-lambda,eval,benchmark,re
   info         summarise a dataset (.h5, plus a contact sheet PNG) or a checkpoint (run directory)
   merge        merge datasets of one env into a new file: lewm merge OUT IN1 IN2 ...
   video        write an MP4 of chosen episodes: lewm video DATA --episodes 0 5 --out x.mp4
-  diagnose     where is success lost: ceiling | tasks | latent-cost | action-rank | curve | fixed-target
+  diagnose     where is success lost: ceiling | tasks | latent-cost | action-rank | plan-gap | curve
+               | fixed-target
   probe        linear and MLP probes of physical quantities from frozen latents (several runs: one table)
   surprise     violation of expectation: surprise on teleported / recoloured trajectories, paired t-test
   straightness temporal straightness of latent paths across a run's checkpoints

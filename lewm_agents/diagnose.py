@@ -13,6 +13,8 @@ given, ``"figures"`` (``{"title", "path", "caption"}``), the shapes the benchmar
   (Spearman rank correlation): is the planner's cost informative?
 * `true_action_rank`: on the protocol's pairs, does the model's cost rank the recorded actions (which reached the
   goal) above random candidates? Separates a wrong model from a weak search.
+* `plan_gap`: on the same pairs, is the planner's first plan worse than the recorded actions by the model's own cost
+  (lost in the search), or does the env refute what the model predicted for it (the search exploits model error)?
 * `success_curve`: success (with its interval) of the saved checkpoints of a run against their training step.
 
 Dimension letters: B problems (envs), S samples, H horizon (action blocks), F action block (frameskip * A), D latent.
@@ -436,6 +438,130 @@ def true_action_rank(
     return result
 
 
+def plan_gap(
+    checkpoint: str | Path,
+    data: str | Path | None = None,
+    *,
+    episodes: int = 50,
+    goal_offset: int = 25,
+    plan_config: PlanConfig | None = None,
+    seed: int = 42,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Where the first plan of each protocol pair loses: in the search, or in the model the search exploits.
+
+    The planner solves each pair's first decision (the protocol's pairs, solver and budget, actions clamped to the env's
+    bounds as the agent clamps them) and the env executes the whole plan from the start state. Three costs, each
+    divided by the start's cost ``||z_start - z_goal||^2`` (medians over pairs):
+
+    * ``plan (predicted)``: the model's cost of the plan;
+    * ``recorded (predicted)``: the model's cost of the recorded actions that reached the goal. A plan the model scores
+      worse than these (``plan beats recorded`` low) is lost in the search: a better plan exists and the model knows;
+    * ``plan (real)``: the cost of the frame the env really reaches with the plan, encoded. Real far above predicted is
+      the planner exploiting model error: it found actions the model believes and the env refutes.
+
+    Also the true distance to the goal after the plan (`state_distance`) and the share of plans that reach the goal
+    (the env's success rule at any step of the plan). Needs a world model that plans (not a policy).
+    """
+    import lewm_envs  # noqa: F401  (registers the lewm/* envs)
+    from lewm_agents.checkpoint import load_checkpoint
+    from lewm_agents.evaluate import make_env, load_tasks
+    from lewm_agents.planning import world_model_cost
+
+    cfg = plan_config or PlanConfig()
+    ckpt = load_checkpoint(checkpoint, device=device)
+    model, stats, fs = ckpt.model.eval(), ckpt.action_stats, ckpt.model.frameskip
+    if not hasattr(model, "rollout"):
+        raise ValueError(
+            f"{checkpoint} is a policy ({ckpt.meta.get('method')}); `lewm diagnose plan-gap` needs a world model."
+        )
+    data = Path(data) if data else recorded_dataset(ckpt.meta, checkpoint)
+    tasks = load_tasks(
+        EvalConfig(checkpoint=Path(checkpoint), data=data, episodes=episodes, goal_offset=goal_offset, seed=seed),
+        ckpt.meta,
+    )
+    with DatasetReader(data) as reader:
+        starts, _ = sample_start_goal_pairs(reader, episodes, goal_offset, seed)
+        start_frames, actions = reader.frames(starts), reader.column("action")
+    n, H = len(starts), cfg.horizon
+    env = make_env(tasks, budget=H * fs + 1)
+    mean_t, std_t = torch.tensor(stats.mean), torch.tensor(stats.std)
+    low, high = normalized_bounds(
+        torch.as_tensor(env.action_space.low), torch.as_tensor(env.action_space.high), mean_t, std_t, fs
+    )
+    low, high = low.to(device), high.to(device)
+    with torch.no_grad():
+        z0 = model.encode(torch.from_numpy(start_frames)[:, None].to(device)).float()  # (n, 1, D)
+        zg = model.encode(torch.from_numpy(tasks.goal_frames)[:, None].to(device)).float()[:, 0]  # (n, D)
+        cost = clamped(world_model_cost(model, z0, zg), low, high)
+        mean = torch.zeros(n, H, fs * model.action_dim, device=device)  # (n, H, F)
+        best = torch.maximum(
+            torch.minimum(plan(cost, mean, cfg, torch.Generator().manual_seed(cfg.seed)).actions, high), low
+        )
+        rows = starts[:, None] + np.minimum(np.arange(H * fs), goal_offset - 1)  # (n, H*fs), the recorded actions
+        recorded = torch.from_numpy(stats.normalize(actions[rows]).reshape(n, H, -1)).to(device)  # (n, H, F)
+        c_plan = cost(best[:, None])[:, 0].cpu().numpy()  # (n,)
+        c_rec = cost(recorded[:, None])[:, 0].cpu().numpy()  # (n,)
+        c_start = (z0[:, 0] - zg).pow(2).sum(-1).cpu().numpy()  # (n,)
+    raw = stats.denormalize(best.cpu().numpy().reshape(n, H * fs, -1))  # (n, H*fs, A)
+    reached, final_frames, final_states = [], [], []
+    for i in range(n):
+        obs, info = env.reset(seed=seed + i, options=tasks.reset_options(i))
+        ok = False
+        for a in raw[i]:
+            obs, _, terminated, _, info = env.step(np.clip(a, env.action_space.low, env.action_space.high))
+            ok = ok or bool(terminated and info.get("is_success", False))
+        reached.append(ok)
+        final_frames.append(obs["pixels"] if isinstance(obs, dict) else obs)
+        final_states.append(info["state"])
+    env.close()
+    with torch.no_grad():
+        z_real = model.encode(torch.from_numpy(np.stack(final_frames))[:, None].to(device)).float()[:, 0]  # (n, D)
+    c_real = (z_real - zg).pow(2).sum(-1).cpu().numpy()  # (n,)
+    scale = np.maximum(c_start, 1e-9)
+    dist = state_distance(tasks.env_id, np.stack(final_states), tasks.goal_states)  # (n,)
+    result = {
+        "checkpoint": str(checkpoint),
+        "data": str(data),
+        "episodes": n,
+        "plan": f"{cfg.solver} {cfg.num_samples} x {cfg.iterations}, topk {cfg.topk}, H={H}",
+        "plan_predicted_over_start": float(np.median(c_plan / scale)),
+        "recorded_predicted_over_start": float(np.median(c_rec / scale)),
+        "plan_beats_recorded": float((c_plan <= c_rec).mean()),
+        "plan_real_over_start": float(np.median(c_real / scale)),
+        "real_over_predicted": float(np.median(c_real / np.maximum(c_plan, 1e-9))),
+        "final_distance_median": float(np.median(dist)),
+        "start_distance_median": float(np.median(state_distance(tasks.env_id, tasks.start_states, tasks.goal_states))),
+        "reached": float(np.mean(reached)),
+    }
+    keys = [
+        "plan_predicted_over_start",
+        "recorded_predicted_over_start",
+        "plan_beats_recorded",
+        "plan_real_over_start",
+        "real_over_predicted",
+        "final_distance_median",
+        "reached",
+    ]
+    result["tables"] = [
+        {
+            "title": "Search or model? First plan of each pair: predicted, recorded and real cost / start cost",
+            "columns": [
+                "planner",
+                "plan (predicted)",
+                "recorded (predicted)",
+                "plan beats recorded",
+                "plan (real)",
+                "real / predicted",
+                "distance after plan (median)",
+                "reached",
+            ],
+            "rows": [[result["plan"]] + [f"{result[k]:.3g}" for k in keys]],
+        }
+    ]
+    return result
+
+
 # ------------------------------------------------------------------------------------- success vs training steps
 
 
@@ -669,10 +795,13 @@ def fixed_target(
 class DiagnoseConfig:
     """Where is success lost? One diagnostic per call; writes diagnose_<what>.json (+ .png) under --out."""
 
-    what: tyro.conf.Positional[Literal["ceiling", "tasks", "latent-cost", "action-rank", "curve", "fixed-target"]]
+    what: tyro.conf.Positional[
+        Literal["ceiling", "tasks", "latent-cost", "action-rank", "plan-gap", "curve", "fixed-target"]
+    ]
     """'ceiling' (plan with the true simulator), 'tasks' (start-goal distances of the protocol), 'latent-cost'
     (latent cost vs true distance on held-out episodes), 'action-rank' (does the model rank the recorded actions
-    above random ones on the protocol's pairs?), 'curve' (success of every saved checkpoint of a run) or 'fixed-target'
+    above random ones on the protocol's pairs?), 'plan-gap' (is the first plan lost in the search or in the model it
+    exploits?), 'curve' (success of every saved checkpoint of a run) or 'fixed-target'
     (PushT on gym-pusht's fixed T; without --checkpoint the random policy)."""
     data: Path | None = None
     """Dataset of the protocol's start/goal pairs (default for latent-cost and curve: the checkpoint's)."""
@@ -686,7 +815,7 @@ class DiagnoseConfig:
     device: str = "cpu"
     """Torch device (latent-cost, curve, fixed-target)."""
     plan: PlanConfig = field(default_factory=PlanConfig)
-    """Planner of ceiling, curve and fixed-target (default: the paper's CEM; the ceiling's full budget simulates
+    """Planner of ceiling, plan-gap, curve and fixed-target (default: the paper's CEM; the ceiling's full budget simulates
     ~225k env steps per plan, so e.g. --plan.num-samples 64 --plan.iterations 10 --plan.topk 8 for a quick bound)."""
     tag: str = ""
     """Suffix of the output name: diagnose_<what>_<tag>.json (e.g. 'random' beside a checkpoint's fixed-target)."""
@@ -697,7 +826,7 @@ class DiagnoseConfig:
     def __post_init__(self) -> None:
         if self.what in ("ceiling", "tasks") and self.data is None:
             raise ValueError(f"`lewm diagnose {self.what}` needs --data DATASET.h5 (the protocol draws pairs there).")
-        if self.what in ("latent-cost", "action-rank", "curve") and self.checkpoint is None:
+        if self.what in ("latent-cost", "action-rank", "plan-gap", "curve") and self.checkpoint is None:
             raise ValueError(f"`lewm diagnose {self.what}` needs --checkpoint RUN_DIR.")
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}.")
@@ -756,6 +885,8 @@ def diagnose(cfg: DiagnoseConfig) -> dict[str, Any]:
         result = task_stats(cfg.data, episodes=cfg.episodes, figure=fig)
     elif cfg.what == "action-rank":
         result = true_action_rank(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device)
+    elif cfg.what == "plan-gap":
+        result = plan_gap(cfg.checkpoint, cfg.data, episodes=cfg.episodes, plan_config=cfg.plan, device=cfg.device)
     elif cfg.what == "latent-cost":
         result = latent_cost_vs_distance(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device, figure=fig)
     elif cfg.what == "fixed-target":

@@ -137,7 +137,7 @@ def sample_start_goal_pairs(
     return starts, starts + goal_offset
 
 
-def _make_env(tasks: EvalTasks, budget: int) -> gym.Env:
+def make_env(tasks: EvalTasks, budget: int) -> gym.Env:
     """The env the data was recorded from, made with the same kwargs (image size, DMC domain/task, ...)."""
     kwargs = {k: v for k, v in tasks.env_kwargs.items() if k != "max_episode_steps"} or {"image_size": tasks.image_size}
     return gym.make(tasks.env_id, max_episode_steps=budget, **kwargs)
@@ -264,7 +264,7 @@ def protocol_tasks(cfg: EvalConfig, ckpt_meta: dict[str, Any]) -> tuple[EvalConf
     if drawn:
         return cfg, tasks
     options = reset_options(cfg.protocol, cfg.episodes)
-    env = _make_env(tasks, cfg.budget)
+    env = make_env(tasks, cfg.budget)
     try:
         starts, goals, frames = env_tasks(env, options, cfg.seed)  # (N, S), (N, S), (N, h, w, 3)
     finally:
@@ -368,7 +368,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
             )
         acts = METHODS[name].acts
     cfg, tasks = protocol_tasks(cfg, ckpt_meta)
-    envs = [_make_env(tasks, cfg.budget) for _ in range(min(cfg.batch, cfg.episodes))]
+    envs = [make_env(tasks, cfg.budget) for _ in range(min(cfg.batch, cfg.episodes))]
     if cfg.policy != "random":
         from lewm_agents.agent import load_agent
 

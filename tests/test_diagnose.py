@@ -102,3 +102,20 @@ def test_attach_puts_diagnostics_into_the_cell_report(tworoom_data, tmp_path):
     figs = attached_entries(cell)["figures"]
     assert all((cell / f["path"]).is_file() for f in figs)
     assert attached_entries(tmp_path / "nowhere") == {"figures": [], "tables": []}
+
+
+def test_plan_gap_executes_the_plan_in_the_env(tiny_run, tworoom_data):
+    from lewm_agents.data import DatasetReader, compute_action_stats
+    from lewm_agents.diagnose import plan_gap
+
+    # a search that cannot leave the zero plan (the data's mean action): the env then moves the agent by the mean
+    # action only, so the real outcome is the start, give or take that drift: its distance to the goal and its latent
+    # cost (real / start = 1)
+    still = PlanConfig(num_samples=8, iterations=2, topk=2, horizon=1, init_std=1e-6)
+    r = plan_gap(tiny_run, tworoom_data, episodes=3, goal_offset=5, plan_config=still)
+    with DatasetReader(tworoom_data) as reader:
+        drift = 5.0 * 5 * float(np.linalg.norm(compute_action_stats(reader).mean))  # speed 5 x 5 steps x |mean|
+    assert r["episodes"] == 3
+    assert r["final_distance_median"] == pytest.approx(r["start_distance_median"], abs=drift + 0.5)
+    assert r["plan_real_over_start"] == pytest.approx(1.0, abs=0.25)  # (the goal frame would give 0)
+    assert len(r["tables"][0]["rows"][0]) == len(r["tables"][0]["columns"]) == 8

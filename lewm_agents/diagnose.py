@@ -465,7 +465,7 @@ def plan_gap(
     """
     import lewm_envs  # noqa: F401  (registers the lewm/* envs)
     from lewm_agents.checkpoint import load_checkpoint
-    from lewm_agents.evaluate import make_env, load_tasks
+    from lewm_agents.evaluate import load_tasks, make_env
     from lewm_agents.planning import world_model_cost
 
     cfg = plan_config or PlanConfig()
@@ -815,8 +815,9 @@ class DiagnoseConfig:
     device: str = "cpu"
     """Torch device (latent-cost, curve, fixed-target)."""
     plan: PlanConfig = field(default_factory=PlanConfig)
-    """Planner of ceiling, plan-gap, curve and fixed-target (default: the paper's CEM; the ceiling's full budget simulates
-    ~225k env steps per plan, so e.g. --plan.num-samples 64 --plan.iterations 10 --plan.topk 8 for a quick bound)."""
+    """Planner of ceiling, plan-gap, curve and fixed-target (default: the paper's CEM; the ceiling's full budget
+    simulates ~225k env steps per plan, so e.g. --plan.num-samples 64 --plan.iterations 10 --plan.topk 8
+    for a quick bound)."""
     tag: str = ""
     """Suffix of the output name: diagnose_<what>_<tag>.json (e.g. 'random' beside a checkpoint's fixed-target)."""
     attach: Path | None = None

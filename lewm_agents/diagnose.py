@@ -451,14 +451,17 @@ def plan_gap(
     """Where the first plan of each protocol pair loses: in the search, or in the model the search exploits.
 
     The planner solves each pair's first decision (the protocol's pairs, solver and budget, actions clamped to the env's
-    bounds as the agent clamps them) and the env executes the whole plan from the start state. Three costs, each
-    divided by the start's cost ``||z_start - z_goal||^2`` (medians over pairs):
+    bounds as the agent clamps them) and the env executes the whole plan from the start state. Three costs by the
+    model's own ``goal_cost``, each divided by the start's (medians over pairs). The ratios need a cost that is >= 0
+    and 0 at the goal (a latent distance: LeWM, PLDM-style, Dreamer-style); for any other (TD-MPC-style's minus
+    return) the raw medians are reported instead, and ``ratios`` is False:
 
     * ``plan (predicted)``: the model's cost of the plan;
     * ``recorded (predicted)``: the model's cost of the recorded actions that reached the goal. A plan the model scores
       worse than these (``plan beats recorded`` low) is lost in the search: a better plan exists and the model knows;
-    * ``plan (real)``: the cost of the frame the env really reaches with the plan, encoded. Real far above predicted is
-      the planner exploiting model error: it found actions the model believes and the env refutes.
+    * ``plan (real)``: the cost of the frame the env really reaches with the plan, encoded (its ``goal_cost`` as a
+      one-step path). Real far above predicted is the planner exploiting model error: it found actions the model
+      believes and the env refutes.
 
     Also the true distance to the goal after the plan (`state_distance`) and the share of plans that reach the goal
     (the env's success rule at any step of the plan). Needs a world model that plans (not a policy).
@@ -502,7 +505,11 @@ def plan_gap(
         recorded = torch.from_numpy(stats.normalize(actions[rows]).reshape(n, H, -1)).to(device)  # (n, H, F)
         c_plan = cost(best[:, None])[:, 0].cpu().numpy()  # (n,)
         c_rec = cost(recorded[:, None])[:, 0].cpu().numpy()  # (n,)
-        c_start = (z0[:, 0] - zg).pow(2).sum(-1).cpu().numpy()  # (n,)
+
+        def at(z: torch.Tensor) -> np.ndarray:  # the model's cost of being at latents z (n, D): a one-step path
+            return model.goal_cost(z[:, None, None], zg, best[:, None, :1]).float().cpu().numpy()[:, 0]  # (n,)
+
+        c_start = at(z0[:, 0])  # (n,)
     raw = stats.denormalize(best.cpu().numpy().reshape(n, H * fs, -1))  # (n, H*fs, A)
     reached, final_frames, final_states = [], [], []
     for i in range(n):
@@ -517,8 +524,9 @@ def plan_gap(
     env.close()
     with torch.no_grad():
         z_real = model.encode(torch.from_numpy(np.stack(final_frames))[:, None].to(device)).float()[:, 0]  # (n, D)
-    c_real = (z_real - zg).pow(2).sum(-1).cpu().numpy()  # (n,)
-    scale = np.maximum(c_start, 1e-9)
+        c_real = at(z_real)  # (n,)
+    ratios = bool((c_start > 0).all() and (c_plan >= 0).all() and (c_real >= 0).all())
+    scale = np.maximum(c_start, 1e-9) if ratios else np.ones_like(c_start)
     dist = state_distance(tasks.env_id, np.stack(final_states), tasks.goal_states)  # (n,)
     result = {
         "checkpoint": str(checkpoint),
@@ -529,7 +537,8 @@ def plan_gap(
         "recorded_predicted_over_start": float(np.median(c_rec / scale)),
         "plan_beats_recorded": float((c_plan <= c_rec).mean()),
         "plan_real_over_start": float(np.median(c_real / scale)),
-        "real_over_predicted": float(np.median(c_real / np.maximum(c_plan, 1e-9))),
+        "real_over_predicted": float(np.median(c_real / np.maximum(c_plan, 1e-9))) if ratios else float("nan"),
+        "ratios": ratios,
         "final_distance_median": float(np.median(dist)),
         "start_distance_median": float(np.median(state_distance(tasks.env_id, tasks.start_states, tasks.goal_states))),
         "reached": float(np.mean(reached)),
@@ -545,7 +554,8 @@ def plan_gap(
     ]
     result["tables"] = [
         {
-            "title": "Search or model? First plan of each pair: predicted, recorded and real cost / start cost",
+            "title": "Search or model? First plan of each pair: predicted, recorded and real cost"
+            + (" / start cost" if ratios else " (raw model cost: not a distance)"),
             "columns": [
                 "planner",
                 "plan (predicted)",

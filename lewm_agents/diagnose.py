@@ -447,6 +447,7 @@ def plan_gap(
     plan_config: PlanConfig | None = None,
     seed: int = 42,
     device: str = "cpu",
+    label: str = "",
 ) -> dict[str, Any]:
     """Where the first plan of each protocol pair loses: in the search, or in the model the search exploits.
 
@@ -464,7 +465,8 @@ def plan_gap(
       believes and the env refutes.
 
     Also the true distance to the goal after the plan (`state_distance`) and the share of plans that reach the goal
-    (the env's success rule at any step of the plan). Needs a world model that plans (not a policy).
+    (the env's success rule at any step of the plan). Needs a world model that plans (not a policy). The table's row
+    names the checkpoint's method, and ``label`` (e.g. the run's setting) when given.
     """
     import lewm_envs  # noqa: F401  (registers the lewm/* envs)
     from lewm_agents.checkpoint import load_checkpoint
@@ -532,6 +534,7 @@ def plan_gap(
         "checkpoint": str(checkpoint),
         "data": str(data),
         "episodes": n,
+        "model": ckpt.meta.get("method", "lewm") + (f" ({label})" if label else ""),
         "plan": f"{cfg.solver} {cfg.num_samples} x {cfg.iterations}, topk {cfg.topk}, H={H}",
         "plan_predicted_over_start": float(np.median(c_plan / scale)),
         "recorded_predicted_over_start": float(np.median(c_rec / scale)),
@@ -557,6 +560,7 @@ def plan_gap(
             "title": "Search or model? First plan of each pair: predicted, recorded and real cost"
             + (" / start cost" if ratios else " (raw model cost: not a distance)"),
             "columns": [
+                "model",
                 "planner",
                 "plan (predicted)",
                 "recorded (predicted)",
@@ -566,7 +570,7 @@ def plan_gap(
                 "distance after plan (median)",
                 "reached",
             ],
-            "rows": [[result["plan"]] + [f"{result[k]:.3g}" for k in keys]],
+            "rows": [[result["model"], result["plan"]] + [f"{result[k]:.3g}" for k in keys]],
         }
     ]
     return result
@@ -829,7 +833,8 @@ class DiagnoseConfig:
     simulates ~225k env steps per plan, so e.g. --plan.num-samples 64 --plan.iterations 10 --plan.topk 8
     for a quick bound)."""
     tag: str = ""
-    """Suffix of the output name: diagnose_<what>_<tag>.json (e.g. 'random' beside a checkpoint's fixed-target)."""
+    """Suffix of the output name: diagnose_<what>_<tag>.json (e.g. 'random' beside a checkpoint's fixed-target);
+    plan-gap also labels its row with it."""
     attach: Path | None = None
     """A benchmark cell (results/<env>/<scale>): write under <cell>/diagnostics/ instead of --out, put every attached
     diagnostic into its results.json and rebuild its report (section "Diagnostics")."""
@@ -897,7 +902,9 @@ def diagnose(cfg: DiagnoseConfig) -> dict[str, Any]:
     elif cfg.what == "action-rank":
         result = true_action_rank(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device)
     elif cfg.what == "plan-gap":
-        result = plan_gap(cfg.checkpoint, cfg.data, episodes=cfg.episodes, plan_config=cfg.plan, device=cfg.device)
+        result = plan_gap(
+            cfg.checkpoint, cfg.data, episodes=cfg.episodes, plan_config=cfg.plan, device=cfg.device, label=cfg.tag
+        )
     elif cfg.what == "latent-cost":
         result = latent_cost_vs_distance(cfg.checkpoint, cfg.data, episodes=cfg.episodes, device=cfg.device, figure=fig)
     elif cfg.what == "fixed-target":

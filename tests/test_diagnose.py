@@ -118,4 +118,5 @@ def test_plan_gap_executes_the_plan_in_the_env(tiny_run, tworoom_data):
     assert r["episodes"] == 3
     assert r["final_distance_median"] == pytest.approx(r["start_distance_median"], abs=drift + 0.5)
     assert r["plan_real_over_start"] == pytest.approx(1.0, abs=0.25)  # (the goal frame would give 0)
-    assert len(r["tables"][0]["rows"][0]) == len(r["tables"][0]["columns"]) == 8
+    assert len(r["tables"][0]["rows"][0]) == len(r["tables"][0]["columns"]) == 9
+    assert r["tables"][0]["rows"][0][0] == "lewm"

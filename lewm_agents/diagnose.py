@@ -530,11 +530,12 @@ def plan_gap(
     ratios = bool((c_start > 0).all() and (c_plan >= 0).all() and (c_real >= 0).all())
     scale = np.maximum(c_start, 1e-9) if ratios else np.ones_like(c_start)
     dist = state_distance(tasks.env_id, np.stack(final_states), tasks.goal_states)  # (n,)
+    method = ckpt.meta.get("method", "lewm")
     result = {
         "checkpoint": str(checkpoint),
         "data": str(data),
         "episodes": n,
-        "model": ckpt.meta.get("method", "lewm") + (f" ({label})" if label else ""),
+        "model": method + (f" ({label})" if label and label != method else ""),
         "plan": f"{cfg.solver} {cfg.num_samples} x {cfg.iterations}, topk {cfg.topk}, H={H}",
         "plan_predicted_over_start": float(np.median(c_plan / scale)),
         "recorded_predicted_over_start": float(np.median(c_rec / scale)),

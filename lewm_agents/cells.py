@@ -246,7 +246,10 @@ BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
         # the block's pose alone gives SIGReg its spread, and a 4-px dot is not needed to predict the next latent.
         # Measured at this cell's size (3,172 steps): ViT 8% / CNN-32 12% / CNN-16 8% vs random 20% on `random` data;
         # ViT 8% / CNN-16 8% vs random 14% [7, 26] on `random-arena`. The state-input LeWM (the agent given) reaches
-        # 68%. So the cell keeps its `random` data until a setting encodes the agent (larger frames, unmeasured).
+        # 68%. So the cell keeps its `random` data until a setting encodes the agent. Larger frames (issue 13, 200
+        # `random-arena` episodes at 128 px, CNN-16, 3,172 steps): 22% [13, 35] against random 14% [7, 26] on the
+        # same pairs (overlapping), agent xy probe r 0.13 (block 0.91): still not encoded; lam 0.01 (TwoRoom's fix)
+        # 6%. Not adopted: ~4x the compute of every row for a gain that is not significant.
         "smoke": _spec("lewm/PushT-v1", "smoke", episodes=200, epochs=2, policy="random"),
         "small": _spec("lewm/PushT-v1", "small", episodes=2000, epochs=6),
         # ~500k frames and ~32k steps at batch 128: about 13 minutes on one H100 at 5-10% MFU (in stages of < 10 min

@@ -855,12 +855,19 @@ DIAGNOSTICS_DIR = "diagnostics"
 
 def attached_entries(cell: str | Path) -> dict[str, list[dict[str, Any]]]:
     """The tables and figures of every ``<cell>/diagnostics/diagnose_*.json``, in the report's extra-section shape
-    (section "Diagnostics", figure paths relative to the cell), sorted by file name."""
+    (section "Diagnostics", figure paths relative to the cell), sorted by file name. Tables with the same title and
+    columns (one diagnostic run per method, e.g. ``--tag lewm``, ``--tag pldm``) become one table, a row per run."""
     out: dict[str, list[dict[str, Any]]] = {"figures": [], "tables": []}
+    merged: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
     for path in sorted((Path(cell) / DIAGNOSTICS_DIR).glob("diagnose_*.json")):
         result = json.loads(path.read_text())
         for table in result.get("tables", []):
-            out["tables"].append({**table, "section": "Diagnostics"})
+            key = (table.get("title", ""), tuple(table.get("columns", [])))
+            if key in merged:
+                merged[key]["rows"] = merged[key]["rows"] + list(table.get("rows", []))
+                continue
+            merged[key] = {**table, "rows": list(table.get("rows", [])), "section": "Diagnostics"}
+            out["tables"].append(merged[key])
         for fig in result.get("figures", []):
             rel = f"{DIAGNOSTICS_DIR}/{Path(fig['path']).name}"
             out["figures"].append({**fig, "path": rel, "section": "Diagnostics"})

@@ -120,3 +120,18 @@ def test_plan_gap_executes_the_plan_in_the_env(tiny_run, tworoom_data):
     assert r["plan_real_over_start"] == pytest.approx(1.0, abs=0.25)  # (the goal frame would give 0)
     assert len(r["tables"][0]["rows"][0]) == len(r["tables"][0]["columns"]) == 9
     assert r["tables"][0]["rows"][0][0] == "lewm"
+
+
+def test_attached_runs_of_one_diagnostic_share_a_table(tmp_path):
+    from lewm_agents.diagnose import attached_entries
+
+    d = tmp_path / "diagnostics"
+    d.mkdir()
+    for name, rows in (("lewm", [["lewm", "0.1"]]), ("pldm", [["pldm", "0.2"]])):
+        table = {"title": "Search or model?", "columns": ["model", "cost"], "rows": rows}
+        (d / f"diagnose_plan-gap_{name}.json").write_text(json.dumps({"tables": [table]}))
+    other = {"title": "Evaluation tasks", "columns": ["a"], "rows": [["1"]]}
+    (d / "diagnose_tasks.json").write_text(json.dumps({"tables": [other]}))
+    tables = attached_entries(tmp_path)["tables"]
+    assert [t["title"] for t in tables] == ["Search or model?", "Evaluation tasks"]
+    assert tables[0]["rows"] == [["lewm", "0.1"], ["pldm", "0.2"]]

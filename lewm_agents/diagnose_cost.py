@@ -254,11 +254,11 @@ def plan_gap(
 ) -> dict[str, Any]:
     """Where the first plan of each protocol pair loses: in the search, or in the model the search exploits.
 
-    The planner solves each pair's first decision (the protocol's pairs, solver and budget, actions clamped to the env's
-    bounds as the agent clamps them) and the env executes the whole plan from the start state. Three costs by the
-    model's own ``goal_cost``, each divided by the start's (medians over pairs). The ratios need a cost that is >= 0
-    and 0 at the goal (a latent distance: LeWM, PLDM-style, Dreamer-style); for any other (TD-MPC-style's minus
-    return) the raw medians are reported instead, and ``ratios`` is False:
+    The planner solves each pair's first decision (the protocol's pairs, solver and budget; candidates scored clamped
+    to the env's bounds when ``clamp_actions``, as the agent scores them) and the env executes the whole plan from
+    the start state. Three costs by the model's own ``goal_cost``, each divided by the start's (medians over pairs).
+    The ratios need a cost that is >= 0 and 0 at the goal (a latent distance: LeWM, PLDM-style, Dreamer-style); for
+    any other (TD-MPC-style's minus return) the raw medians are reported instead, and ``ratios`` is False:
 
     * ``plan (predicted)``: the model's cost of the plan;
     * ``recorded (predicted)``: the model's cost of the recorded actions that reached the goal. A plan the model scores
@@ -301,11 +301,10 @@ def plan_gap(
     with torch.no_grad():
         z0 = model.encode(torch.from_numpy(start_frames)[:, None].to(device)).float()  # (n, 1, D)
         zg = model.encode(torch.from_numpy(tasks.goal_frames)[:, None].to(device)).float()[:, 0]  # (n, D)
-        cost = clamped(world_model_cost(model, z0, zg), low, high)
+        cost = world_model_cost(model, z0, zg)
+        cost = clamped(cost, low, high) if cfg.clamp_actions else cost  # scored as the agent scores them
         mean = torch.zeros(n, H, fs * model.action_dim, device=device)  # (n, H, F)
-        best = torch.maximum(
-            torch.minimum(plan(cost, mean, cfg, torch.Generator().manual_seed(cfg.seed)).actions, high), low
-        )
+        best = plan(cost, mean, cfg, torch.Generator().manual_seed(cfg.seed)).actions  # (n, H, F); the env clips it
         rows = starts[:, None] + np.minimum(np.arange(H * fs), goal_offset - 1)  # (n, H*fs), the recorded actions
         recorded = torch.from_numpy(stats.normalize(actions[rows]).reshape(n, H, -1)).to(device)  # (n, H, F)
         c_plan = cost(best[:, None])[:, 0].cpu().numpy()  # (n,)

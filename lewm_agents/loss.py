@@ -91,15 +91,18 @@ def lewm_loss(
     lam: float = LAMBDA,
     num_proj: int = NUM_PROJ,
     generator: torch.Generator | None = None,
+    idm_coeff: float = 0.0,
     with_stats: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """L = MSE(predicted, encoded next latents) + lam * SIGReg(latents of every frame) (§3.1-3.3).
+    """L = MSE(predicted, encoded next latents) + lam * SIGReg(latents of every frame) (§3.1-3.3)
+    [+ idm_coeff * MSE(IDM(z_t, z_t+1), a_t): not the paper's; off by default, see `LeWMConfig.idm_coeff`].
 
     No stop-gradient and no EMA: the targets come from the same encoder and gradients flow through both branches.
 
     Args:
         pixels: clips ``(B, T, h, w, 3)`` uint8 with T = history + 1.
         actions: normalised action blocks ``(B, T, F)``; block t leads from frame t to t + 1 (the last is unused).
+        idm_coeff: weight of the inverse-dynamics term (needs ``model.idm``, the head `LeWMConfig.idm_coeff` builds).
 
     Returns:
         The scalar loss and metrics (detached scalar tensors; with `with_stats` also `emb_std`, `eff_rank` and the
@@ -115,11 +118,13 @@ def lewm_loss(
     sigreg_t = sigreg_per_step(emb.transpose(0, 1), num_proj=num_proj, generator=generator)  # (T,) over (T, B, D)
     sigreg_loss = sigreg_t.mean()
     loss = pred_loss + lam * sigreg_loss
-    metrics: dict[str, torch.Tensor] = {
-        "loss": loss.detach(),
-        "pred_loss": pred_loss.detach(),
-        "sigreg_loss": sigreg_loss.detach(),
-    }
+    metrics: dict[str, torch.Tensor] = {"pred_loss": pred_loss.detach(), "sigreg_loss": sigreg_loss.detach()}
+    if idm_coeff > 0:  # the action block between two frames, from their latents
+        a_hat = model.idm(torch.cat([emb[:, :-1], emb[:, 1:]], -1))  # (B, T-1, F)
+        idm_loss = (a_hat.float() - actions[:, :-1].float()).pow(2).mean()
+        loss = loss + idm_coeff * idm_loss
+        metrics["idm_loss"] = idm_loss.detach()
+    metrics = {"loss": loss.detach(), **metrics}
     if with_stats:
         flat = emb.detach().float().reshape(-1, emb.shape[-1])  # (B*T, D)
         metrics["emb_std"] = flat.std(0).mean()

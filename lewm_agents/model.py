@@ -434,6 +434,15 @@ class ARPredictor(nn.Module):
         return self.norm(x)  # (B, T, D)
 
 
+def inverse_dynamics_head(latent_dim: int, action_block_dim: int, hidden: int) -> nn.Sequential:
+    """An inverse-dynamics MLP (z_t, z_t+1) ``(..., 2D)`` -> action block ``(..., F)`` (Linear, LayerNorm, GELU,
+    Linear), as PLDM's; the objectives that use it (PLDM-style, LeWM with ``idm_coeff`` > 0) train it, planning never
+    calls it."""
+    return nn.Sequential(
+        nn.Linear(2 * latent_dim, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Linear(hidden, action_block_dim)
+    )
+
+
 def frames_to_tensor(pixels: torch.Tensor, image_size: int, device: torch.device | str) -> torch.Tensor:
     """uint8 frames ``(..., h, w, 3)`` (or float in [0, 1]) -> float ``(M, 3, h, w)`` in [0, 1] on ``device``; frames
     of another size are refused with the fix. Every method's encoder input starts here."""

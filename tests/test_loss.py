@@ -75,3 +75,33 @@ def test_lewm_loss_rejects_wrong_clip_length():
     model = LeWM(MODEL_PRESETS["smoke"])
     with pytest.raises(ValueError, match="history"):
         lewm_loss(model, torch.zeros(2, 2, 64, 64, 3, dtype=torch.uint8), torch.zeros(2, 2, 10))
+
+
+def test_the_inverse_dynamics_term_is_off_by_default_and_adds_its_weighted_mse_when_on(tmp_path):
+    from lewm_agents.checkpoint import load_checkpoint, save_checkpoint
+    from lewm_agents.data import ActionStats
+    from lewm_agents.methods.lewm import LeWMConfig, build_lewm
+
+    plain = build_lewm(LeWMConfig.from_arch(MODEL_PRESETS["smoke"]))
+    assert type(plain) is LeWM and not any(k.startswith("idm.") for k in plain.state_dict())  # the paper's model
+    torch.manual_seed(0)
+    cfg = LeWMConfig.from_arch(MODEL_PRESETS["smoke"], idm_coeff=2.0, idm_hidden=32)
+    model = build_lewm(cfg).train()
+    pixels = torch.randint(0, 256, (4, 4, 64, 64, 3), dtype=torch.uint8)
+    actions = torch.randn(4, 4, model.cfg.action_block_dim)
+    _, m = lewm_loss(model, pixels, actions, lam=0.09, num_proj=32, idm_coeff=2.0)
+    assert float(m["idm_loss"]) > 0
+    assert float(m["loss"]) == pytest.approx(
+        float(m["pred_loss"]) + 0.09 * float(m["sigreg_loss"]) + 2.0 * float(m["idm_loss"]), rel=1e-5
+    )
+    # the term alone trains the encoder (the latents must carry what the actions move) and the head
+    model.zero_grad()
+    emb = model.encode(pixels)  # (B, T, D)
+    a_hat = model.idm(torch.cat([emb[:, :-1], emb[:, 1:]], -1))  # (B, T-1, F)
+    (a_hat - actions[:, :-1]).pow(2).mean().backward()
+    assert model.encoder.patch_embed.weight.grad.abs().sum() > 0 and model.idm[0].weight.grad.abs().sum() > 0
+    # the head is saved and loaded with the model
+    stats = ActionStats(mean=(0.0, 0.0), std=(1.0, 1.0))
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "ck", model, action_stats=stats))
+    assert ckpt.config.idm_coeff == 2.0
+    torch.testing.assert_close(ckpt.model.idm[0].weight, model.idm[0].weight)

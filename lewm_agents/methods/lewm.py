@@ -17,7 +17,7 @@ from lewm_agents.checks import check_range
 from lewm_agents.data.batch import Batch, ClipSpec
 from lewm_agents.loss import LAMBDA, NUM_PROJ, lewm_loss
 from lewm_agents.methods.method import Method
-from lewm_agents.model import MODEL_PRESETS, LeWM, ModelConfig
+from lewm_agents.model import MODEL_PRESETS, LeWM, ModelConfig, inverse_dynamics_head
 
 
 @dataclass(frozen=True)
@@ -28,17 +28,35 @@ class LeWMConfig(ModelConfig):
     """SIGReg weight lambda, the one effective hyper-parameter (`lewm tune-lambda` searches it)."""
     num_proj: Annotated[int, tyro.conf.arg(aliases=("--num-proj",))] = NUM_PROJ
     """SIGReg random directions M per step."""
+    idm_coeff: float = 0.0
+    """Weight of an inverse-dynamics term, MSE(IDM(z_t, z_t+1), a_t), with an MLP head (PLDM's). Not the paper's
+    objective (0, the default, is the paper's): for data where SIGReg's spread can come from what stays constant
+    within an episode (random-action PushT: the resting block's pose) and the controlled agent is left out of the
+    latent; the term makes the latent carry what the actions move. Planning never calls the head."""
+    idm_hidden: int = 512
+    """Hidden width of the inverse-dynamics head."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_range(self, "lam", low=0, prefix="model.", what="the SIGReg weight")
         if self.num_proj < 1:
             raise ValueError(f"LeWMConfig.num_proj (--model.num-proj) must be >= 1, got {self.num_proj}.")
+        check_range(self, "idm_coeff", low=0, prefix="model.", what="the inverse-dynamics weight")
+        if self.idm_hidden < 1:
+            raise ValueError(f"LeWMConfig.idm_hidden (--model.idm-hidden) must be >= 1, got {self.idm_hidden}.")
 
     @classmethod
     def from_arch(cls, arch: ModelConfig, **loss: Any) -> LeWMConfig:
         """An architecture (e.g. a `MODEL_PRESETS` entry) with the objective's settings."""
         return cls(**{**asdict(arch), **loss})
+
+
+def build_lewm(cfg: LeWMConfig) -> LeWM:
+    """The LeWM of ``cfg``, with the inverse-dynamics head when ``cfg.idm_coeff`` > 0 (training only)."""
+    model = LeWM(cfg)
+    if cfg.idm_coeff > 0:
+        model.idm = inverse_dynamics_head(cfg.latent_dim, cfg.action_block_dim, cfg.idm_hidden)
+    return model
 
 
 class LeWMObjective(nn.Module):
@@ -47,6 +65,7 @@ class LeWMObjective(nn.Module):
     def __init__(self, model: LeWM, cfg: LeWMConfig, generator: torch.Generator | None) -> None:
         super().__init__()
         self.model, self.lam, self.num_proj, self.generator = model, cfg.lam, cfg.num_proj, generator
+        self.idm_coeff = cfg.idm_coeff
 
     def forward(self, batch: Batch, with_stats: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return lewm_loss(
@@ -56,6 +75,7 @@ class LeWMObjective(nn.Module):
             lam=self.lam,
             num_proj=self.num_proj,
             generator=self.generator,
+            idm_coeff=self.idm_coeff,
             with_stats=with_stats,
         )
 
@@ -73,10 +93,14 @@ METHOD = Method(
     label="LeWM",
     config=LeWMConfig,
     presets=PRESETS,
-    build=LeWM,
+    build=build_lewm,
     objective=LeWMObjective,
     acts="plan",
     clips=lambda cfg: ClipSpec(frames=cfg.clip_frames, fields=("state",) if cfg.encoder == "state" else ()),
-    hparams=lambda cfg: {"lam": cfg.lam, "num_proj": cfg.num_proj},
+    hparams=lambda cfg: {
+        "lam": cfg.lam,
+        "num_proj": cfg.num_proj,
+        **({"idm_coeff": cfg.idm_coeff} if cfg.idm_coeff else {}),
+    },
     collapse_hint="Raise --lam (the SIGReg weight)",
 )

@@ -25,7 +25,7 @@ Dimension letters: B batch (this rank's share), N global batch, T clip frames, D
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.distributed as dist
@@ -38,7 +38,7 @@ from lewm_agents.diagnostics import effective_rank
 from lewm_agents.distributed import all_reduce_sum, is_distributed
 from lewm_agents.methods.lewm import PRESETS as LEWM_PRESETS
 from lewm_agents.methods.method import Method
-from lewm_agents.model import LeWM, ModelConfig
+from lewm_agents.model import LeWM, ModelConfig, inverse_dynamics_head
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,9 @@ class PLDMModel(LeWM):
 
     def __init__(self, cfg: PLDMConfig) -> None:
         super().__init__(cfg)
-        self.idm = None
-        if cfg.idm_coeff > 0:
-            D, Fb = cfg.latent_dim, cfg.action_block_dim
-            self.idm = nn.Sequential(
-                nn.Linear(2 * D, cfg.idm_hidden), nn.LayerNorm(cfg.idm_hidden), nn.GELU(), nn.Linear(cfg.idm_hidden, Fb)
-            )
+        self.idm = (
+            inverse_dynamics_head(cfg.latent_dim, cfg.action_block_dim, cfg.idm_hidden) if cfg.idm_coeff > 0 else None
+        )
 
 
 def variance_covariance(z: torch.Tensor, margin: float = 1.0, eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,8 +161,8 @@ class PLDMObjective(nn.Module):
 
 
 def _pldm_config(lewm: ModelConfig) -> PLDMConfig:
-    """The PLDM-style config on a LeWM architecture (its ModelConfig fields; SIGReg's settings dropped)."""
-    arch = {k: v for k, v in lewm.to_dict().items() if k not in ("lam", "num_proj")}
+    """The PLDM-style config on a LeWM architecture (its ModelConfig fields; the LeWM objective's settings dropped)."""
+    arch = {f.name: getattr(lewm, f.name) for f in fields(ModelConfig)}
     return PLDMConfig(**arch)
 
 

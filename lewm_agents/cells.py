@@ -274,6 +274,9 @@ BENCHMARKS: dict[str, dict[str, BenchmarkSpec]] = {
             method_overrides=PUSHT_IDM,
         ),
         # The smoke model with 3x the data (600 episodes, 180,600 frames) and 10,000 steps, as TwoRoom's small cell.
+        # Measured (1 thread, beside one other job): LeWM 88% [76, 94] against random 12% [6, 24], end to end in 22 min
+        # (collection 7 min 08 s, training 13 min 30 s, evaluation 46 s); PLDM-style 68% [54, 79]. 43 of the 50 pairs
+        # leave the block within 20 units and 20 degrees: LeWM reaches 42 of them and 2 of the other 7.
         "small": _spec(
             "lewm/PushT-v1",
             "small",

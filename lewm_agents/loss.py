@@ -120,7 +120,13 @@ def lewm_loss(
     loss = pred_loss + lam * sigreg_loss
     metrics: dict[str, torch.Tensor] = {"pred_loss": pred_loss.detach(), "sigreg_loss": sigreg_loss.detach()}
     if idm_coeff > 0:  # the action block between two frames, from their latents
-        a_hat = model.idm(torch.cat([emb[:, :-1], emb[:, 1:]], -1))  # (B, T-1, F)
+        idm = getattr(model, "idm", None)
+        if idm is None:
+            raise ValueError(
+                "idm_coeff > 0 needs the model's inverse-dynamics head: build the model with lewm_agents.methods.lewm."
+                "build_lewm(LeWMConfig(..., idm_coeff=w)), as `lewm train --model.idm-coeff w` does."
+            )
+        a_hat = idm(torch.cat([emb[:, :-1], emb[:, 1:]], -1))  # (B, T-1, F)
         idm_loss = (a_hat.float() - actions[:, :-1].float()).pow(2).mean()
         loss = loss + idm_coeff * idm_loss
         metrics["idm_loss"] = idm_loss.detach()

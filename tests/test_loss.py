@@ -84,6 +84,8 @@ def test_the_inverse_dynamics_term_is_off_by_default_and_adds_its_weighted_mse_w
 
     plain = build_lewm(LeWMConfig.from_arch(MODEL_PRESETS["smoke"]))
     assert type(plain) is LeWM and not any(k.startswith("idm.") for k in plain.state_dict())  # the paper's model
+    with pytest.raises(ValueError, match="inverse-dynamics head"):  # a weight without the head says how to build it
+        lewm_loss(plain, torch.zeros(2, 4, 64, 64, 3, dtype=torch.uint8), torch.zeros(2, 4, 10), idm_coeff=1.0)
     torch.manual_seed(0)
     cfg = LeWMConfig.from_arch(MODEL_PRESETS["smoke"], idm_coeff=2.0, idm_hidden=32)
     model = build_lewm(cfg).train()

@@ -149,13 +149,14 @@ CNN16: dict[str, Any] = {"encoder": "cnn", "cnn_width": 16}
 LEWM_TWOROOM_CNN: dict[str, Any] = {"lam": 0.01}
 # The PushT CPU cells (issue 13): random-arena data, the CNN-16 encoder and an inverse-dynamics term (weight 1) for both
 # latent planners. Without it, SIGReg takes its spread from what is constant within an episode: on random-action data
-# the block rests, its pose varies across episodes, and 97% of the latent's variance was across episodes (3% within);
-# the 4-px pusher was not encoded (linear probe of its xy: r 0.17) and LeWM scored 8% [3, 19] against random 14%
-# [7, 26]. IDM(z_t, z_t+1) -> a_t makes the latent carry what the actions move: agent probe r 0.996, within-episode
-# variance 22%, and LeWM 70% [56, 81] / 82% [69, 90] (two seeds) on the smoke cell (200 random-arena episodes, 3,172
-# steps, 50 pairs). PLDM's own objective has this term (1.07 on Two-Rooms, reference/baselines.md §2.1) and swm's
-# pldm.yaml sets 0; on the same cell PLDM-style goes from 14% to 46% [33, 60] with it, so both get it here. Not the
-# paper's objective: LeWM keeps lam 0.09 and gains this one weight, on PushT's CPU cells only.
+# the block rests and its pose varies across episodes. The old smoke LeWM's latent had 4% of its variance within
+# episodes against 36% for the true state (`lewm diagnose latent-cost`), the 4-px pusher was not encoded (linear probe
+# of its xy: r 0.17 for CNN-16 on random-arena data) and LeWM scored 8% [3, 19] against random 14% [7, 26].
+# IDM(z_t, z_t+1) -> a_t makes the latent carry what the actions move: agent probe r 0.996 on the same data, and LeWM
+# 70% [56, 81] / 82% [69, 90] (two seeds) on the smoke cell (200 random-arena episodes, 3,172 steps, 50 pairs). PLDM's
+# own objective has this term (1.07 on Two-Rooms, reference/baselines.md §2.1) and swm's pldm.yaml sets 0; on the same
+# cell PLDM-style goes from 14% to 46% [33, 60] with it, so both get it here. Not the paper's objective: LeWM keeps
+# lam 0.09 and gains this one weight, on PushT's CPU cells only.
 PUSHT_IDM: dict[str, dict[str, Any]] = {"lewm": {"idm_coeff": 1.0}, "pldm": {"idm_coeff": 1.0}}
 
 # One row per env (the lewm/* envs of lewm_envs). The CPU scales of Reacher and Cube collect with fast rendering: at

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from lewm_agents.data import DatasetReader, split_episodes
+from lewm_agents.diagnostics import within_episode_share
 from lewm_agents.evaluate import EvalConfig, recorded_dataset, sample_start_goal_pairs
 from lewm_agents.planning import PlanConfig, clamped, normalized_bounds, plan
 
@@ -91,7 +92,9 @@ def latent_cost_vs_distance(
     For each held-out (validation-split) episode and each goal frame g (every ``goal_offset`` steps), every frame t in
     [g - goal_offset, g] gives one (cost, distance) pair. Reports the pooled Spearman correlation, the mean
     per-window one (does the cost fall as the goal nears, within one task?) and the same for pixel L2 as a
-    reference an informative latent should beat.
+    reference an informative latent should beat. Also the share of the latents' variance that lies within episodes,
+    beside the true state's: far below the state's, the latent spends its spread on what stays constant within an
+    episode (PushT on random actions: the resting block) and leaves out what moves (issue 13).
     """
     from lewm_agents.checkpoint import load_checkpoint
 
@@ -104,12 +107,13 @@ def latent_cost_vs_distance(
         ep_idx, step_idx = reader.column("episode_idx"), reader.column("step_idx")
         states = reader.column("state")
         env_id = reader.env_id
-        costs, dists, pix, window_rho, pix_rho = [], [], [], [], []
+        costs, dists, pix, window_rho, pix_rho, latents, truths = [], [], [], [], [], [], []
         for e in val[:episodes]:
             rows = np.flatnonzero(ep_idx == e)
             rows = rows[np.argsort(step_idx[rows])]
             frames = reader.frames(rows)  # (T, h, w, 3)
             z = ckpt.model.encode(torch.from_numpy(frames)[None]).float()[0]  # (T, D)
+            latents.append(z), truths.append(torch.from_numpy(states[rows].astype(np.float32)))  # (T, D), (T, S)
             for g in range(goal_offset, len(rows), goal_offset):
                 ts = np.arange(g - goal_offset, g + 1)
                 c = ((z[ts] - z[g]) ** 2).sum(-1).cpu().numpy()  # (W,)
@@ -119,6 +123,7 @@ def latent_cost_vs_distance(
                 window_rho.append(_spearman(c, d))
                 pix_rho.append(_spearman(p, d))
     c, d, p = np.concatenate(costs), np.concatenate(dists), np.concatenate(pix)
+    scale = torch.cat(truths).std(0).clamp_min(1e-6)  # (S,): every state dimension counts alike
     near = d < 60.0  # within 3x the success radius: can the cost tell "almost there" from "there"?
     result = {
         "checkpoint": str(checkpoint),
@@ -131,6 +136,9 @@ def latent_cost_vs_distance(
         "near_pairs": int(near.sum()),
         "spearman_latent_near": _spearman(c[near], d[near]) if near.sum() > 2 else float("nan"),
         "spearman_pixels_near": _spearman(p[near], d[near]) if near.sum() > 2 else float("nan"),
+        # a latent whose spread lies across episodes while the state's lies within them encodes what does not move
+        "within_episode_share_latent": within_episode_share(latents),
+        "within_episode_share_state": within_episode_share([t / scale for t in truths]),
     }
     result["tables"] = [
         {
@@ -152,7 +160,15 @@ def latent_cost_vs_distance(
                     len(c),
                 ],
             ],
-        }
+        },
+        {
+            "title": "Where does the latent's spread come from? (held-out episodes)",
+            "columns": ["vectors", "share of the variance within episodes"],
+            "rows": [
+                ["latents", f"{result['within_episode_share_latent']:.3f}"],
+                ["true state (standardised)", f"{result['within_episode_share_state']:.3f}"],
+            ],
+        },
     ]
 
     def draw(ax: Any) -> None:

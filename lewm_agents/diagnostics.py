@@ -1,6 +1,7 @@
-"""Model diagnostics for any method: parameter counts per module and the effective rank of latents.
+"""Model diagnostics for any method: parameter counts per module, the effective rank of latents and the share of
+their spread that lies within episodes.
 
-Dimension letters: M latent vectors, D latent.
+Dimension letters: M latent vectors, D latent, T frames of one episode.
 """
 
 from __future__ import annotations
@@ -39,3 +40,18 @@ def effective_rank(z: torch.Tensor) -> float:
     s = torch.linalg.svdvals(z - z.mean(0))  # (min(M, D),)
     p = s / s.sum().clamp_min(1e-12)
     return float(math.exp(-(p * torch.log(p.clamp_min(1e-12))).sum()))
+
+
+def within_episode_share(episodes: list[torch.Tensor]) -> float:
+    """Share of the total variance of vectors ``[(T_e, D), ...]`` (one tensor per episode) that lies within episodes:
+    1 - between-episode variance / total. Near 0 when the vectors are constant within each episode (the spread comes
+    from what differs across episodes, e.g. a resting object's pose), near 1 when the episodes share one mean.
+
+    Example:
+        >>> round(within_episode_share([torch.zeros(3, 2), torch.ones(3, 2)]), 3)
+        0.0
+    """
+    flat = torch.cat([e.float() for e in episodes])  # (M, D)
+    total = (flat - flat.mean(0)).pow(2).sum()
+    within = sum((e.float() - e.float().mean(0)).pow(2).sum() for e in episodes)
+    return float(within / total.clamp_min(1e-12))

@@ -47,6 +47,8 @@ def test_task_stats_and_figure(tworoom_data, tmp_path):
 def test_latent_cost_vs_distance_on_held_out_episodes(tiny_run, tworoom_data, tmp_path):
     r = latent_cost_vs_distance(tiny_run, tworoom_data, episodes=2, goal_offset=5)
     assert r["pairs"] > 0 and -1.0 <= r["spearman_latent"] <= 1.0 and -1.0 <= r["spearman_pixels"] <= 1.0
+    assert 0.0 <= r["within_episode_share_latent"] <= 1.0 and 0.0 < r["within_episode_share_state"] <= 1.0
+    assert [t["title"] for t in r["tables"]][1].startswith("Where does the latent's spread come from")
 
 
 def test_success_curve_has_a_point_per_checkpoint(tiny_run, tworoom_data):

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from lewm_agents.diagnostics import effective_rank, parameter_table
+from lewm_agents.diagnostics import effective_rank, parameter_table, within_episode_share
 from lewm_agents.model import MODEL_PRESETS, LeWM, ModelConfig
 
 
@@ -145,3 +145,12 @@ def test_cnn_encoder_needs_a_power_of_two_frame():
     with pytest.raises(ValueError, match="power of two"):
         ModelConfig(image_size=96, patch_size=8, encoder="cnn")
     ModelConfig(image_size=96, patch_size=8, encoder="vit")  # the ViT takes 96 px with 8-px patches
+
+
+def test_within_episode_share_separates_constant_episodes_from_shared_means():
+    g = torch.Generator().manual_seed(0)
+    offsets = [torch.randn(1, 4, generator=g) * 10 for _ in range(5)]
+    static = [o.expand(20, 4) + 0.01 * torch.randn(20, 4, generator=g) for o in offsets]  # spread across episodes
+    moving = [torch.randn(20, 4, generator=g) for _ in range(5)]  # every episode spans the same distribution
+    assert within_episode_share(static) < 0.01
+    assert within_episode_share(moving) > 0.9
